@@ -1,0 +1,3 @@
+from sigsup.cli import main
+
+main()

@@ -1,0 +1,160 @@
+"""Requests to the master, from the control socket and from children alike.
+
+``execute`` answers a request dict with a reply dict and never raises for bad input: a
+missing or mistyped field is an ``{"ok": false, "error": ...}`` naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sigsup.importing import HandlerImportError, split_path
+from sigsup.routing.router import Watch
+from sigsup.routing.table import ON_FULL, check_signum
+from sigsup.routing.targets import TargetError, resolve_target
+from sigsup.status.model import build_status
+
+if TYPE_CHECKING:
+    from sigsup.master.control import ControlConn
+    from sigsup.master.loop import Master
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in msg:
+        if default is ...:
+            raise BadRequest(f"missing field {name!r}")
+        return default
+    value = msg[name]
+    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise BadRequest(f"field {name!r} must be {_kind_name(kind)}, not a boolean")
+    if not isinstance(value, kind):
+        raise BadRequest(f"field {name!r} must be {_kind_name(kind)}, not {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({int: "an integer", str: "a string", bool: "a boolean",
+                        float: "a number", type(None): "null"}.get(k, k.__name__) for k in kinds)
+
+
+def _signum(msg: dict[str, Any]) -> int:
+    num = _field(msg, "signum", int)
+    try:
+        return check_signum(num)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+class Commands:
+    def __init__(self, master: Master) -> None:
+        self.m = master
+
+    def execute(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        cmd = msg.get("cmd")
+        if not isinstance(cmd, str):
+            return {"ok": False, "error": "bad request: missing field 'cmd'"}
+        method = getattr(self, "cmd_" + cmd.replace("-", "_"), None)
+        if method is None:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        try:
+            return method(msg, origin)
+        except BadRequest as exc:
+            return {"ok": False, "error": f"bad request: {exc}"}
+
+    # -- control clients -------------------------------------------------------------------
+
+    def handle_client(self, conn: ControlConn, msg: dict[str, Any]) -> None:
+        if msg.get("cmd") == "raise" and msg.get("wait") is True:
+            self._raise_and_wait(conn, msg)
+            return
+        conn.reply(self.execute(msg, origin="cli"))
+
+    def _raise_and_wait(self, conn: ControlConn, msg: dict[str, Any]) -> None:
+        reply = self.execute(msg, origin="cli")
+        r = reply.pop("_raise", None)
+        result = reply.get("result")
+        expected = len(result["recipients"]) if result else 0
+        if r is None or not expected:
+            reply["outcomes"] = []
+            conn.reply(reply)
+            return
+        conn.waits += 1
+        control = self.m.control
+
+        def finish(watch: Watch) -> None:
+            conn.waits -= 1
+            if control.conns.get(conn.sock.fileno()) is conn:
+                failed = [o for o in watch.results if o["status"] != "handled"]
+                conn.reply({**reply, "outcomes": watch.results, "ok": reply["ok"] and not failed})
+                self.m._watch_client(conn)
+
+        r.watch = Watch(expected, on_complete=finish)
+
+    # -- commands --------------------------------------------------------------------------
+
+    def cmd_ping(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        return {"ok": True, "pid": self.m.pid, "name": self.m.name, "state": self.m.state}
+
+    def cmd_status(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        return {"ok": True, "status": build_status(self.m)}
+
+    def cmd_stop(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        self.m.request_stop(f"stop requested by {origin}")
+        return {"ok": True, "pid": self.m.pid}
+
+    def cmd_raise(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        signum = _signum(msg)
+        if self.m.state != "running":
+            return {"ok": False, "error": f"the master is {self.m.state}",
+                    "result": {"id": 0, "signum": signum, "accepted": False, "recipients": [],
+                               "coalesced": [], "refused": [
+                                   {"recipient": "master", "reason": f"the master is {self.m.state}"}]}}
+        res = self.m.router.raise_signal(signum, origin, self.m.os.time())
+        out = res.as_dict()
+        if self.m.listeners:
+            self.m.emit("raise", origin=origin, **out)
+        reply: dict[str, Any] = {"ok": not res.refused, "result": out}
+        if res.refused:
+            reply["error"] = "; ".join(f"{who}: {why}" for who, why in res.refused)
+        reply["_raise"] = res.raise_
+        if msg.get("wait") is not True:
+            reply.pop("_raise")
+        return reply
+
+    def cmd_register(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        signum = _signum(msg)
+        handler = _field(msg, "handler", str)
+        target_raw = _field(msg, "target", str, "worker")
+        on_full = _field(msg, "on_full", str, "reject")
+        if on_full not in ON_FULL:
+            raise BadRequest(f"on_full must be one of {', '.join(ON_FULL)}, not {on_full!r}")
+        try:
+            split_path(handler)
+        except HandlerImportError as exc:
+            raise BadRequest(f"handler: {exc}") from None
+        try:
+            target = resolve_target(target_raw, self.m.config.shape())
+        except TargetError as exc:
+            raise BadRequest(f"target: {exc}") from None
+        entry = self.m.table.register(signum, handler, target, on_full, source=f"runtime ({origin})")
+        self.m.broadcast_json({"t": "table", "set": {str(signum): handler}})
+        self.m.log.info(f"signal {signum} registered by {origin}: {handler} -> {target}")
+        return {"ok": True, "entry": entry.as_dict()}
+
+    def cmd_unregister(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        signum = _signum(msg)
+        removed = self.m.table.unregister(signum)
+        if removed:
+            self.m.broadcast_json({"t": "table", "del": [signum]})
+            self.m.log.info(f"signal {signum} unregistered by {origin}")
+        return {"ok": True, "removed": removed}
+
+    def cmd_registered(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        signum = _signum(msg)
+        entry = self.m.table[signum]
+        return {"ok": True, "registered": entry.registered, "entry": entry.as_dict()}

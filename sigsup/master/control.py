@@ -1,0 +1,206 @@
+"""The control socket, server side: non-blocking, inside the master's selector loop.
+
+Unix stream socket, mode 0600 in a 0700 directory; a client whose uid (SO_PEERCRED) is not
+the master's, or root, is refused. Requests are length-prefixed JSON (protocol/control.py).
+A malformed request gets an error reply; a stream that cannot be resynchronised (a bad
+length) is answered and closed. A client that sends half a message and stalls is closed
+after ``idle_timeout``. Nothing a client sends can raise out of here into the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sigsup.protocol.control import ControlProtocolError, Decoder, encode
+
+MAX_CLIENTS = 512
+MAX_OUTPUT = 64 * 1024 * 1024
+
+
+class ControlConn:
+    __slots__ = ("sock", "decoder", "out", "last_activity", "closing", "streaming", "uid", "id",
+                 "waits")
+
+    def __init__(self, sock: socket.socket, uid: int, now: float, cid: int) -> None:
+        self.sock = sock
+        self.decoder = Decoder()
+        self.out = bytearray()
+        self.last_activity = now
+        self.closing = False
+        self.streaming: dict[str, Any] | None = None   # filters of an events subscription
+        self.uid = uid
+        self.id = cid
+        self.waits = 0          # requests answered later (raise --wait)
+
+    def reply(self, obj: dict[str, Any]) -> None:
+        if len(self.out) > MAX_OUTPUT:
+            self.closing = True
+            return
+        self.out += encode(obj)
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Create the socket's directory 0700 (if missing) and clear a stale socket.
+
+    Raises RuntimeError if a live master already answers there, or if the path holds
+    something that is not a socket.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists() and not path.is_symlink():
+        return
+    st = path.lstat()
+    if not stat.S_ISSOCK(st.st_mode):
+        raise RuntimeError(f"{path} exists and is not a socket; remove it or choose another "
+                           "[supervisor] socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError, socket.timeout):
+        path.unlink()   # stale: nobody listens
+    else:
+        raise RuntimeError(f"a master is already running at {path}")
+    finally:
+        probe.close()
+
+
+class ControlServer:
+    def __init__(self, path: Path, handle: Callable[[ControlConn, dict[str, Any]], None],
+                 *, idle_timeout: float = 10.0, log: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.handle = handle
+        self.idle_timeout = idle_timeout
+        self.log = log or (lambda _m: None)
+        self.uid = os.geteuid()
+        self.conns: dict[int, ControlConn] = {}
+        self.listener: socket.socket | None = None
+        self._next_id = 1
+        self.refused_uid = 0
+
+    def open(self) -> socket.socket:
+        prepare_socket_path(self.path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            s.bind(str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        s.listen(128)
+        s.setblocking(False)
+        self.listener = s
+        return s
+
+    def close(self) -> None:
+        for conn in list(self.conns.values()):
+            conn.sock.close()
+        self.conns.clear()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def accept(self, now: float) -> list[ControlConn]:
+        """Accept every pending client; returns the admitted ones."""
+        out = []
+        assert self.listener is not None
+        while True:
+            try:
+                s, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # EMFILE and friends: say so, keep serving the others
+                self.log(f"control socket: accept failed: {exc}")
+                break
+            s.setblocking(False)
+            try:
+                uid = peer_uid(s)
+            except OSError:
+                s.close()
+                continue
+            if uid not in (self.uid, 0):
+                self.refused_uid += 1
+                self._refuse(s, f"uid {uid} may not control a master run by uid {self.uid}")
+                continue
+            if len(self.conns) >= MAX_CLIENTS:
+                self._refuse(s, f"too many control clients ({MAX_CLIENTS})")
+                continue
+            conn = ControlConn(s, uid, now, self._next_id)
+            self._next_id += 1
+            self.conns[s.fileno()] = conn
+            out.append(conn)
+        return out
+
+    @staticmethod
+    def _refuse(s: socket.socket, why: str) -> None:
+        try:
+            s.send(encode({"ok": False, "error": why}))
+        except OSError:
+            pass
+        s.close()
+
+    def readable(self, conn: ControlConn, now: float) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            conn.closing = True
+            conn.out.clear()
+            return
+        conn.last_activity = now
+        try:
+            messages = conn.decoder.feed(data)
+        except ControlProtocolError as exc:
+            conn.reply({"ok": False, "error": f"bad request: {exc}"})
+            conn.closing = True
+            return
+        for msg in messages:
+            if not isinstance(msg, dict):
+                conn.reply({"ok": False, "error": "bad request: a request is a JSON object"})
+                continue
+            try:
+                self.handle(conn, msg)
+            except Exception as exc:  # a bug in a command must not take the master down
+                conn.reply({"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"})
+                self.log(f"control command {msg.get('cmd')!r} failed: {type(exc).__name__}: {exc}")
+
+    def flush(self, conn: ControlConn) -> None:
+        while conn.out:
+            try:
+                n = conn.sock.send(conn.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                conn.out.clear()
+                conn.closing = True
+                return
+            del conn.out[:n]
+
+    def expired(self, now: float) -> list[ControlConn]:
+        """Clients idle past the timeout: stalled half-way through a request, not reading
+        their replies, or connected and silent. Subscribers and waiters are kept."""
+        return [c for c in self.conns.values()
+                if c.streaming is None and not c.waits
+                and now - c.last_activity > self.idle_timeout]
+
+    def drop(self, conn: ControlConn) -> None:
+        self.conns.pop(conn.sock.fileno(), None)
+        conn.sock.close()

@@ -1,0 +1,390 @@
+"""Routing: a raise becomes queued or sent RUN frames; DONE frames close it.
+
+This is the master's hot path. It is pure bookkeeping: it appends frames to each process's
+``out`` buffer and lets the loop write them, so it runs (and is tested) without sockets.
+
+Queues, all bounded by ``queue_size``:
+    a process's own queue   signals for that process (workerN, broadcasts): its successor
+                            gets them if it dies
+    a pool's queue          signals for "one process of the group" (worker, mule, farm_X,
+                            spooler): the first process with room takes the head
+    the unclaimed queue     signals with no table entry, kept for a signal_wait caller
+A process has at most ``window`` signals in flight; the rest wait in the master.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sigsup.master.proc import Proc
+from sigsup.master.states import ProcState
+from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, RUN, pack
+from sigsup.routing.table import Entry, SignalTable, check_signum
+from sigsup.routing.targets import ACTIVE, BROADCAST, POOL, PROCESS
+
+UNCLAIMED = "signal_wait"
+
+
+class Raise:
+    """One raised signal, shared by all of its recipients."""
+
+    __slots__ = ("id", "signum", "entry", "pending", "watch", "origin")
+
+    def __init__(self, rid: int, signum: int, entry: Entry, origin: str) -> None:
+        self.id = rid
+        self.signum = signum
+        self.entry = entry
+        self.pending = 0                 # recipients that have not finished
+        self.watch: Watch | None = None  # set when someone waits for the outcome
+        self.origin = origin
+
+
+@dataclass
+class Watch:
+    """Outcomes of one raise, for ``sigsup raise --wait``."""
+
+    expected: int
+    results: list[dict[str, object]] = field(default_factory=list)
+    on_complete: Callable[[Watch], None] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) >= self.expected
+
+    def record(self, proc: str, status: str, detail: str | None = None) -> None:
+        self.results.append({"process": proc, "status": status, "detail": detail})
+        if self.complete and self.on_complete is not None:
+            callback, self.on_complete = self.on_complete, None
+            callback(self)
+
+
+@dataclass
+class RaiseResult:
+    """What the master did with a raise: who will run it, and what was refused and why."""
+
+    id: int
+    signum: int
+    recipients: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    coalesced: list[str] = field(default_factory=list)
+    raise_: Raise | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.recipients or self.coalesced)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id, "signum": self.signum, "accepted": self.accepted,
+            "recipients": self.recipients, "coalesced": self.coalesced,
+            "refused": [{"recipient": r, "reason": why} for r, why in self.refused],
+        }
+
+
+class Pool:
+    """A group of processes that one-of targets choose from, with its own queue."""
+
+    __slots__ = ("name", "members", "queue", "pending_count")
+
+    def __init__(self, name: str, members: list[Proc]) -> None:
+        self.name = name
+        self.members = members
+        self.queue: deque[Raise] = deque()
+        self.pending_count: dict[int, int] = {}
+
+
+class Router:
+    def __init__(self, table: SignalTable, procs: Iterable[Proc], *, queue_size: int = 10000,
+                 window: int = 8, clock: Callable[[], float]) -> None:
+        self.table = table
+        self.procs = list(procs)
+        self.queue_size = queue_size
+        self.window = window
+        self.clock = clock
+        self.next_id = 1
+        self.groups: dict[str, list[Proc]] = {}
+        for p in self.procs:
+            for g in p.groups:
+                self.groups.setdefault(g, []).append(p)
+        self.pools = {g: Pool(g, members) for g, members in self.groups.items()}
+        self.unclaimed = Pool(UNCLAIMED, [])
+        self.dirty: set[Proc] = set()     # processes with frames to write
+        self.raised_total = 0
+        self.on_event: Callable[[str, dict[str, object]], None] | None = None
+
+    # -- raising ---------------------------------------------------------------------------
+
+    def raise_signal(self, signum: int, origin: str = "cli", wall: float | None = None) -> RaiseResult:
+        check_signum(signum)
+        entry = self.table.entries[signum]
+        rid = self.next_id
+        self.next_id = rid + 1 if rid < 0xFFFFFFFF else 1
+        r = Raise(rid, signum, entry, origin)
+        res = RaiseResult(rid, signum, raise_=r)
+        counters = entry.counters
+        counters.raised += 1
+        counters.last_raised = wall
+        self.raised_total += 1
+        target = entry.target
+        if target is None:
+            self._to_waiter(r, res)
+        elif target.scope == POOL:
+            self._to_pool(r, self.pools[target.group], entry.on_full, res)
+        elif target.scope == PROCESS:
+            self._to_proc(r, self.groups[target.group][target.index - 1], entry.on_full, res)
+        elif target.scope == BROADCAST:
+            for p in self.groups[target.group]:
+                self._to_proc(r, p, entry.on_full, res)
+        elif target.scope == ACTIVE:
+            members = [p for p in self.groups[target.group] if p.active]
+            if not members:
+                self._refuse(res, target.raw, "no running process")
+            for p in members:
+                self._to_proc(r, p, entry.on_full, res)
+        return res
+
+    def _refuse(self, res: RaiseResult, who: str, why: str) -> None:
+        res.refused.append((who, why))
+        self.table.entries[res.signum].counters.dropped += 1
+
+    def _full(self, r: Raise, holder: Proc | Pool, policy: str, res: RaiseResult) -> None:
+        """A queue is at its bound: coalesce into an identical pending signal, or refuse."""
+        if policy == "coalesce" and holder.pending_count.get(r.signum):
+            res.coalesced.append(holder.name)
+            r.entry.counters.coalesced += 1
+            return
+        self._refuse(res, holder.name, f"queue full ({self.queue_size} pending)")
+
+    def _to_proc(self, r: Raise, p: Proc, policy: str, res: RaiseResult) -> None:
+        if not p.queue and p.ready and len(p.inflight) < self.window:
+            self._send(p, r)
+            res.recipients.append(p.name)
+            return
+        if len(p.queue) >= self.queue_size:
+            self._full(r, p, policy, res)
+            return
+        self._enqueue(p, r)
+        res.recipients.append(p.name)
+
+    def _to_pool(self, r: Raise, pool: Pool, policy: str, res: RaiseResult) -> None:
+        if not pool.queue:
+            p = self._pick(pool.members)
+            if p is not None:
+                self._send(p, r)
+                res.recipients.append(p.name)
+                return
+        if len(pool.queue) >= self.queue_size:
+            self._full(r, pool, policy, res)
+            return
+        self._enqueue(pool, r)
+        res.recipients.append(pool.name)
+
+    def _to_waiter(self, r: Raise, res: RaiseResult) -> None:
+        for p in self.procs:
+            if p.ready and p.waiting is not None and p.waiting in (-1, r.signum):
+                p.waiting = None
+                self._send(p, r)
+                res.recipients.append(p.name)
+                return
+        if len(self.unclaimed.queue) >= self.queue_size:
+            self._refuse(res, UNCLAIMED, f"no handler, and {self.queue_size} unregistered "
+                         "signals already wait for a signal_wait caller")
+            return
+        self._enqueue(self.unclaimed, r)
+        res.recipients.append(UNCLAIMED)
+
+    def _pick(self, members: list[Proc]) -> Proc | None:
+        """The process with room and the fewest in flight, least recently freed first."""
+        best: Proc | None = None
+        window = self.window
+        for p in members:
+            if not p.ready or p.queue:
+                continue
+            n = len(p.inflight)
+            if n >= window:
+                continue
+            if best is None or n < len(best.inflight) or (
+                    n == len(best.inflight) and p.last_free < best.last_free):
+                best = p
+                if n == 0 and p.last_free == 0.0:
+                    break
+        return best
+
+    @staticmethod
+    def _enqueue(holder: Proc | Pool, r: Raise) -> None:
+        holder.queue.append(r)
+        holder.pending_count[r.signum] = holder.pending_count.get(r.signum, 0) + 1
+        r.pending += 1
+
+    @staticmethod
+    def _dequeue(holder: Proc | Pool) -> Raise:
+        r = holder.queue.popleft()
+        n = holder.pending_count[r.signum] - 1
+        if n:
+            holder.pending_count[r.signum] = n
+        else:
+            del holder.pending_count[r.signum]
+        r.pending -= 1
+        return r
+
+    def _send(self, p: Proc, r: Raise) -> None:
+        p.out += pack(RUN, r.signum, 0, r.id)
+        p.inflight.append(r)
+        p.sent_at.append(self.clock())
+        r.pending += 1
+        r.entry.counters.delivered += 1
+        self.dirty.add(p)
+
+    # -- completion ------------------------------------------------------------------------
+
+    def done(self, p: Proc, signum: int, status: int, rid: int, detail: str | None = None) -> None:
+        """A DONE frame from ``p``. Frames come in order, so it closes the oldest in flight."""
+        if not p.inflight:
+            raise ValueError(f"{p.name} reported done for signal {signum} with nothing in flight")
+        r = p.inflight.popleft()
+        p.sent_at.popleft()
+        now = self.clock()
+        p.last_done = now
+        if r.id != rid:
+            raise ValueError(f"{p.name} reported done for raise {rid}, expected {r.id}")
+        r.pending -= 1
+        if status == DONE_NO_HANDLER and not r.entry.registered:
+            # an unregistered signal that reached a process after it stopped waiting:
+            # it goes back to wait for the next signal_wait caller
+            self.unclaimed.queue.appendleft(r)
+            self.unclaimed.pending_count[r.signum] = self.unclaimed.pending_count.get(r.signum, 0) + 1
+            r.pending += 1
+        elif status == DONE_OK:
+            r.entry.counters.handled += 1
+            p.handled += 1
+            if r.watch is not None:
+                r.watch.record(p.name, "handled")
+        else:
+            r.entry.counters.failed += 1
+            p.failed += 1
+            if r.watch is not None:
+                r.watch.record(p.name, "failed",
+                               detail or ("no handler" if status == DONE_NO_HANDLER else "handler raised"))
+        if not p.inflight:
+            p.last_free = now
+        self.pump(p)
+
+    def fail_running(self, p: Proc, reason: str) -> None:
+        """The oldest signal in flight on ``p`` failed (its process died or hit harakiri)."""
+        if not p.inflight:
+            return
+        r = p.inflight.popleft()
+        p.sent_at.popleft()
+        r.pending -= 1
+        r.entry.counters.failed += 1
+        p.failed += 1
+        if r.watch is not None:
+            r.watch.record(p.name, "failed", reason)
+
+    def process_lost(self, p: Proc, reason: str, running_failed: bool = True) -> None:
+        """``p`` died: what it was running failed; what it had not started goes elsewhere.
+
+        Signals aimed at the process itself wait in its own queue for its successor; those
+        for a pool go back to the head of the pool for another member.
+        """
+        if running_failed:
+            self.fail_running(p, reason)
+        p.ready = False
+        p.waiting = None
+        back_to_pool: dict[str, list[Raise]] = {}
+        own: list[Raise] = []
+        while p.inflight:
+            r = p.inflight.popleft()
+            p.sent_at.popleft()
+            r.pending -= 1
+            r.entry.counters.delivered -= 1
+            target = r.entry.target
+            if target is None:
+                back_to_pool.setdefault(UNCLAIMED, []).append(r)
+            elif target.scope == POOL:
+                back_to_pool.setdefault(target.group, []).append(r)
+            else:
+                own.append(r)
+        for r in reversed(own):
+            p.queue.appendleft(r)
+            p.pending_count[r.signum] = p.pending_count.get(r.signum, 0) + 1
+            r.pending += 1
+        for group, items in back_to_pool.items():
+            pool = self.unclaimed if group == UNCLAIMED else self.pools[group]
+            for r in reversed(items):
+                pool.queue.appendleft(r)
+                pool.pending_count[r.signum] = pool.pending_count.get(r.signum, 0) + 1
+                r.pending += 1
+            if pool is not self.unclaimed:
+                for member in pool.members:
+                    if member is not p:
+                        self.pump(member)
+
+    def drop_queued(self, p: Proc, reason: str) -> int:
+        """Refuse everything in ``p``'s own queue (its slot is going away for good)."""
+        n = 0
+        while p.queue:
+            r = self._dequeue(p)
+            r.entry.counters.dropped += 1
+            if r.watch is not None:
+                r.watch.record(p.name, "failed", reason)
+            n += 1
+        return n
+
+    # -- readiness -------------------------------------------------------------------------
+
+    def ready(self, p: Proc) -> None:
+        p.ready = True
+        p.last_done = self.clock()
+        self.pump(p)
+
+    def pump(self, p: Proc) -> None:
+        """Fill ``p``'s window: its own queue first, then the oldest head of its pools."""
+        if not p.ready:
+            return
+        window = self.window
+        while len(p.inflight) < window:
+            if p.queue:
+                self._send(p, self._dequeue(p))
+                continue
+            best: Pool | None = None
+            for g in p.groups:
+                pool = self.pools[g]
+                if pool.queue and (best is None or pool.queue[0].id < best.queue[0].id):
+                    best = pool
+            if best is None:
+                return
+            self._send(p, self._dequeue(best))
+
+    def wait(self, p: Proc, signum: int) -> None:
+        """``p`` entered signal_wait (-1: any number): hand it a kept unregistered signal."""
+        q = self.unclaimed.queue
+        if q and p.ready:
+            for i, r in enumerate(q):
+                if signum in (-1, r.signum):
+                    del q[i]
+                    n = self.unclaimed.pending_count[r.signum] - 1
+                    if n:
+                        self.unclaimed.pending_count[r.signum] = n
+                    else:
+                        del self.unclaimed.pending_count[r.signum]
+                    r.pending -= 1
+                    self._send(p, r)
+                    p.waiting = None
+                    return
+        p.waiting = signum
+
+    # -- views -----------------------------------------------------------------------------
+
+    def queued_total(self) -> int:
+        return (sum(len(p.queue) for p in self.procs) + sum(len(q.queue) for q in self.pools.values())
+                + len(self.unclaimed.queue))
+
+    def backlog(self, group: str) -> int:
+        pool = self.pools.get(group)
+        return len(pool.queue) if pool is not None else 0
+
+    def stopped_state(self, p: Proc) -> bool:
+        return p.state in (ProcState.STOPPED, ProcState.FAILED)
