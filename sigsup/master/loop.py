@@ -456,7 +456,9 @@ class Master:
         minimum = self.config.workers.cheaper or 0
         running = [p for p in workers if p.state in ALIVE]
         cheaped = [p for p in workers if p.state is ProcState.CHEAPED]
-        busy = all(p.inflight or p.waiting is not None for p in running if p.ready)
+        # every running worker stuck on one signal for over a second: more hands are needed
+        busy = all(p.inflight and now - max(p.sent_at[0], p.last_done) > 1.0
+                   for p in running if p.ready)
         wake = [p for p in cheaped if p.queue and any(
             r.entry.target is not None and r.entry.target.scope == "process" for r in p.queue)]
         if cheaped and (self.router.backlog(WORKERS) or (running and busy) or not running):

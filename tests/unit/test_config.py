@@ -504,8 +504,9 @@ def test_range_boundaries_are_accepted(tmp_path: Path) -> None:
     ("[signals.3]\nhandler = 'a:b'\ntargte = 'worker'",
      "signals.3.targte: unknown key; did you mean 'target'?"),
     ("[spoolers.q]\ndir = 'q'\nretries = 3", "spoolers.q.retries: unknown key; did you mean 'max_retries'?"),
-    ("[[timers]]\nsignal = 1\nsecond = 1", "timers[0].second: unknown key; did you mean 'seconds'?"),
-    ("[[crons]]\nsignal = 1\nminutes = 5", "crons[0].minutes: unknown key; did you mean 'minute'?"),
+    ("[[timers]]\nsignal = 1\nseconds = 1\niteration = 1",
+     "timers[0].iteration: unknown key; did you mean 'iterations'?"),
+    ("[[crons]]\nsignal = 1\nminute = 1\nhuor = 5", "crons[0].huor: unknown key; did you mean 'hour'?"),
     ("[[monitors]]\nsignal = 1\npath = '/'\nevent = ['created']",
      "monitors[0].event: unknown key; did you mean 'events'?"),
 ])
@@ -518,6 +519,21 @@ def test_unknown_key_without_hint_lists_the_keys(tmp_path: Path) -> None:
         "timers[0].zzz: unknown key; [[timers]] takes: signal, seconds, iterations")
     msg = only("[qqqqqq]\n", tmp_path)
     assert msg.startswith("qqqqqq: unknown section; the top level takes: supervisor, workers")
+
+
+def test_misspelled_required_key_gives_both_problems(tmp_path: Path) -> None:
+    assert messages("[[timers]]\nsignal = 1\nsecond = 1\n", tmp_path) == [
+        "timers[0].seconds: required: the period in seconds",
+        "timers[0].second: unknown key; did you mean 'seconds'?",
+    ]
+
+
+def test_section_written_after_a_table_gets_a_hint(tmp_path: Path) -> None:
+    msg = only('[workers]\ncount = 1\ntimers = []\n', tmp_path)
+    assert msg.startswith("workers.timers: unknown key; [workers] takes: ")
+    assert "'timers' is a top-level section" in msg
+    msg = only('[signals]\nmonitors = []\n', tmp_path)
+    assert msg.startswith("signals.monitors: signal numbers are 0..255 ('monitors' is a top-level")
 
 
 def test_rb_timers_unknown_key_names_its_section(tmp_path: Path) -> None:
@@ -560,7 +576,7 @@ def test_all_problems_are_reported_together_in_file_order(tmp_path: Path) -> Non
         (7, "workers.cheaper"),
         (11, "signals.17.target"),
         (13, "signals.256"),
-        (21, "timers[1].seconds"),
+        (22, "timers[1].seconds"),
     ]
     assert all(p.file == str(tmp_path / "sigsup.toml") for p in found)
     with pytest.raises(ConfigError) as info:
@@ -650,7 +666,7 @@ def test_load_config_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 # -- signals -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["256", "1000", "abc", "-1", "1.5", '"1 "', '""'])
+@pytest.mark.parametrize("key", ["256", "1000", "abc", "-1", '"1.5"', '"1 "', '""', '"+1"'])
 def test_bad_signal_numbers(tmp_path: Path, key: str) -> None:
     found = problems(f'[signals.{key}]\nhandler = "a:b"\n', tmp_path)
     assert len(found) == 1
@@ -1123,7 +1139,7 @@ def test_load_config_check_imports(tmp_path: Path, app: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path, check_imports=True)
     assert str(info.value) == (
-        f"{path}:5: signals.1.handler: module '{app}' has no attribute 'nope'")
+        f"{path}:4: signals.1.handler: module '{app}' has no attribute 'nope'")
     path.write_text(f'[supervisor]\npythonpath = ["lib"]\n[signals.1]\nhandler = "{app}:handler"\n')
     assert load_config(path, check_imports=True).signals[1].handler == f"{app}:handler"
 
@@ -1195,9 +1211,9 @@ def test_line_of_nth_array_table(tmp_path: Path) -> None:
 
 
 def test_line_for_inline_tables_falls_back_to_the_key(tmp_path: Path) -> None:
-    text = "[workers]\ncount = 1\n\ntimers = [\n  {signal = 1, seconds = 1},\n  {signal = 1, seconds = 0},\n]\n"
+    text = "\ntimers = [\n  {signal = 1, seconds = 1},\n  {signal = 1, seconds = 0},\n]\n[workers]\n"
     found = problems(text, tmp_path)
-    assert [(p.key, p.line) for p in found] == [("timers[1].seconds", 4)]
+    assert [(p.key, p.line) for p in found] == [("timers[1].seconds", 2)]
 
 
 def test_line_is_none_when_not_found(tmp_path: Path) -> None:
