@@ -173,7 +173,7 @@ class ChildLoop:
 
 def child_main(sock: socket.socket, output_fd: int, *, identity: Identity,
                handlers: dict[int, str], program: str | None = None,
-               title: str | None = None) -> None:
+               runner: str | None = None, title: str | None = None) -> None:
     """Everything a forked child does; it never returns to the master's code."""
     die_with_parent(identity.master_pid)
     signal.set_wakeup_fd(-1)
@@ -200,5 +200,8 @@ def child_main(sock: socket.socket, output_fd: int, *, identity: Identity,
         fn = resolve(program)
         loop.channel.send(pack(READY, 0, 0, os.getpid()))
         fn()
+        return
+    if runner is not None:
+        resolve(runner)(loop)
         return
     loop.serve()

@@ -60,6 +60,12 @@ class Commands:
             return {"ok": False, "error": "bad request: missing field 'cmd'"}
         method = getattr(self, "cmd_" + cmd.replace("-", "_"), None)
         if method is None:
+            for ext in self.m.extensions:
+                table = getattr(ext, "commands", None)
+                if table is not None and cmd in (fns := table()):
+                    method = fns[cmd]
+                    break
+        if method is None:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         try:
             return method(msg, origin)

@@ -26,6 +26,7 @@ from sigsup.config import Config
 from sigsup.context import Identity
 from sigsup.master.commands import Commands
 from sigsup.master.control import ControlConn, ControlServer
+from sigsup.master.extension import call_all
 from sigsup.master.log import Log
 from sigsup.master.ossys import OsSys, describe_exit
 from sigsup.master.proc import Proc
@@ -70,6 +71,9 @@ class Master:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.errors = 0   # protocol errors from children, failed commands
         self._want_write: set[Proc] = set()
+        self.extensions: list[Any] = []   # see master/extension.py
+        from sigsup.master.features import build_extensions
+        self.extensions.extend(build_extensions(self))
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -96,6 +100,7 @@ class Master:
         self.log.info(f"sigsup master for {self.name!r} (pid {self.pid}) on {self.sup.socket}; "
                       f"{len(self.procs)} processes, {len(self.table.registered())} signals")
         self.state = "running"
+        call_all(self.extensions, "start", self)
         now = self.os.monotonic()
         cheaper = self.config.workers.cheaper
         running_workers = 0
@@ -107,6 +112,11 @@ class Master:
                 running_workers += 1
             self.spawn(p, now)
 
+    def add_proc(self, p: Proc) -> None:
+        """Add a process slot that the config's tree does not list (a helper process)."""
+        self.procs.append(p)
+        self.router.add_proc(p)
+
     def spawn(self, p: Proc, now: float) -> None:
         identity = Identity(p.kind, p.index, p.name, self.pid,
                             farms=tuple(g[5:] for g in p.groups if g.startswith("farm:")),
@@ -116,7 +126,7 @@ class Master:
 
         def main(sock: socket.socket, output_fd: int) -> None:
             child_main(sock, output_fd, identity=identity, handlers=handlers,
-                       program=p.program, title=title)
+                       program=p.program, runner=p.runner, title=title)
 
         try:
             spawned = self.os.spawn(main, self._close_in_child)
@@ -207,6 +217,9 @@ class Master:
                     t = min(t, max(p.sent_at[0], p.last_done) + self.sup.harakiri - now)
         if self.state == "stopping":
             t = min(t, (self.kill_deadline or self.stop_deadline) - now)
+        for d in call_all(self.extensions, "deadline", now):
+            if d is not None:
+                t = min(t, d - now)
         return max(0.0, t)
 
     # -- children's channels ---------------------------------------------------------------
@@ -287,7 +300,7 @@ class Master:
             self.router.wait(p, int(msg.get("signum", -1)))
         elif t == "unwait":
             p.waiting = None
-        else:
+        elif not any(call_all(self.extensions, "child_message", p, msg)):
             raise ProtocolError(f"unknown message {t!r}")
 
     def _close_channel(self, p: Proc) -> None:
@@ -384,6 +397,7 @@ class Master:
         else:
             self.router.process_lost(p, f"{p.name} died ({how})")
         self.emit("exit", process=p.name, pid=pid, how=how)
+        call_all(self.extensions, "proc_exit", p, how)
         if self.state == "stopping":
             p.state = ProcState.STOPPED
             self.log.info(f"{p.name} [{pid}] stopped ({how})")
@@ -421,6 +435,7 @@ class Master:
                 self._harakiri(now)
             if self.config.workers.cheaper is not None:
                 self._cheaper(now)
+            call_all(self.extensions, "tick", now)
         elif self.state == "stopping":
             alive = [p for p in self.procs if p.state in ALIVE and p.pid]
             if not alive:
@@ -505,6 +520,7 @@ class Master:
         self.kill_deadline = self.os.monotonic() + 3.0
 
     def close(self) -> None:
+        call_all(self.extensions, "close")
         for p in self.procs:
             if p.pid and p.state in ALIVE:
                 self.os.kill_group(p.pid, signal.SIGKILL)

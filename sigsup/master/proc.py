@@ -18,12 +18,13 @@ class Proc:
 
     def __init__(self, name: str, kind: str, index: int, groups: tuple[str, ...], *,
                  program: str | None = None, spooler: str | None = None,
-                 display: str | None = None) -> None:
+                 display: str | None = None, runner: str | None = None) -> None:
         self.name = name              # worker2, mule1, spooler:default#1, monitor
         self.kind = kind              # worker, mule, spooler, monitor
         self.index = index            # 1-based within its kind (or its spooler)
         self.groups = groups          # the pools it belongs to: ("workers",), ("mules", "farm:x")
         self.program = program        # a programmed mule's callable
+        self.runner = runner          # import path of run(loop) replacing the plain serve loop
         self.spooler = spooler
         self.display = display or name
         self.state = ProcState.STOPPED

@@ -116,7 +116,18 @@ class Router:
 
     # -- raising ---------------------------------------------------------------------------
 
-    def raise_signal(self, signum: int, origin: str = "cli", wall: float | None = None) -> RaiseResult:
+    def add_proc(self, p: Proc) -> None:
+        """A process slot added after start-up (the file monitor, say): in no pool yet."""
+        self.procs.append(p)
+        for g in p.groups:
+            self.groups.setdefault(g, []).append(p)
+            pool = self.pools.setdefault(g, Pool(g, []))
+            pool.members = self.groups[g]
+
+    def raise_signal(self, signum: int, origin: str = "cli", wall: float | None = None,
+                     policy: str | None = None) -> RaiseResult:
+        """Route one raise. ``policy`` overrides the entry's ``on_full``; ``merge`` (timer-like
+        sources) coalesces into an identical signal still queued even when there is room."""
         check_signum(signum)
         entry = self.table.entries[signum]
         rid = self.next_id
@@ -124,6 +135,7 @@ class Router:
         r = Raise(rid, signum, entry, origin)
         res = RaiseResult(rid, signum, raise_=r)
         counters = entry.counters
+        policy = policy or entry.on_full
         counters.raised += 1
         counters.last_raised = wall
         self.raised_total += 1
@@ -131,18 +143,18 @@ class Router:
         if target is None:
             self._to_waiter(r, res)
         elif target.scope == POOL:
-            self._to_pool(r, self.pools[target.group], entry.on_full, res)
+            self._to_pool(r, self.pools[target.group], policy, res)
         elif target.scope == PROCESS:
-            self._to_proc(r, self.groups[target.group][target.index - 1], entry.on_full, res)
+            self._to_proc(r, self.groups[target.group][target.index - 1], policy, res)
         elif target.scope == BROADCAST:
             for p in self.groups[target.group]:
-                self._to_proc(r, p, entry.on_full, res)
+                self._to_proc(r, p, policy, res)
         elif target.scope == ACTIVE:
             members = [p for p in self.groups[target.group] if p.active]
             if not members:
                 self._refuse(res, target.raw, "no running process")
             for p in members:
-                self._to_proc(r, p, entry.on_full, res)
+                self._to_proc(r, p, policy, res)
         return res
 
     def _refuse(self, res: RaiseResult, who: str, why: str) -> None:
@@ -151,13 +163,16 @@ class Router:
 
     def _full(self, r: Raise, holder: Proc | Pool, policy: str, res: RaiseResult) -> None:
         """A queue is at its bound: coalesce into an identical pending signal, or refuse."""
-        if policy == "coalesce" and holder.pending_count.get(r.signum):
+        if policy in ("coalesce", "merge") and holder.pending_count.get(r.signum):
             res.coalesced.append(holder.name)
             r.entry.counters.coalesced += 1
             return
         self._refuse(res, holder.name, f"queue full ({self.queue_size} pending)")
 
     def _to_proc(self, r: Raise, p: Proc, policy: str, res: RaiseResult) -> None:
+        if policy == "merge" and p.pending_count.get(r.signum):
+            self._full(r, p, policy, res)
+            return
         if not p.queue and p.ready and len(p.inflight) < self.window:
             self._send(p, r)
             res.recipients.append(p.name)
@@ -169,6 +184,9 @@ class Router:
         res.recipients.append(p.name)
 
     def _to_pool(self, r: Raise, pool: Pool, policy: str, res: RaiseResult) -> None:
+        if policy == "merge" and pool.pending_count.get(r.signum):
+            self._full(r, pool, policy, res)
+            return
         if not pool.queue:
             p = self._pick(pool.members)
             if p is not None:

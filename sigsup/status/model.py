@@ -73,4 +73,5 @@ def build_status(m: Master) -> dict[str, Any]:
                   for pool in (*r.pools.values(), r.unclaimed)],
         "signals": [e.as_dict() for e in m.table.seen()],
         "groups_failed": sorted({p.kind for p in m.procs if p.state.value == "failed"}),
+        **{ext.name: ext.status() for ext in m.extensions if hasattr(ext, "status")},
     }

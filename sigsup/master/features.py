@@ -1,0 +1,14 @@
+"""The features that plug into the master (see master/extension.py), built from the config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sigsup.master.loop import Master
+
+
+def build_extensions(master: Master) -> list[Any]:
+    """One object per feature; each reads what it needs from ``master.config``."""
+    extensions: list[Any] = []
+    return extensions
