@@ -258,15 +258,24 @@ class Router:
     # -- completion ------------------------------------------------------------------------
 
     def done(self, p: Proc, signum: int, status: int, rid: int, detail: str | None = None) -> None:
-        """A DONE frame from ``p``. Frames come in order, so it closes the oldest in flight."""
-        if not p.inflight:
+        """A DONE frame from ``p``: it closes the oldest in flight, or (when a handler ran
+        nested inside another's ``signal_wait``) the one with that id."""
+        inflight = p.inflight
+        if not inflight:
             raise ValueError(f"{p.name} reported done for signal {signum} with nothing in flight")
-        r = p.inflight.popleft()
-        p.sent_at.popleft()
+        if inflight[0].id == rid:
+            r = inflight.popleft()
+            p.sent_at.popleft()
+        else:
+            for i, r in enumerate(inflight):
+                if r.id == rid:
+                    break
+            else:
+                raise ValueError(f"{p.name} reported done for raise {rid}, which it was not sent")
+            del inflight[i]
+            del p.sent_at[i]
         now = self.clock()
         p.last_done = now
-        if r.id != rid:
-            raise ValueError(f"{p.name} reported done for raise {rid}, expected {r.id}")
         r.pending -= 1
         if status == DONE_NO_HANDLER and not r.entry.registered:
             # an unregistered signal that reached a process after it stopped waiting:

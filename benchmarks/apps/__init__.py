@@ -1,0 +1,1 @@
+"""Handler modules that benchmark configs point at (imported inside sigsup processes)."""

@@ -1,0 +1,254 @@
+"""The Python floor: what two or three plain Python processes do over socketpairs.
+
+Every sigsup figure is printed beside one of these, measured in the same run on the same
+machine, so the ratio says how much sigsup adds on top of the kernel and the interpreter.
+
+    pingpong(samples)    a 1-byte round trip between two processes (blocking socketpair):
+                         RTT p50/p90/p99/min/max in µs
+    relay(n)             raiser -> middle -> handler, 3 processes, 1 byte per message; the middle
+                         runs a selectors loop and relays in batches (recv 4096, one sendall);
+                         the handler reads in batches and "handles" each byte in Python.
+                         Messages/s from the raiser's first write to the handler's last byte.
+                         Blocking sockets: nothing is lost (delivered is checked).
+
+    python -m benchmarks.floor [--reps N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import socket
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+MONO = time.CLOCK_MONOTONIC
+
+
+def now_ns() -> int:
+    """A timestamp comparable across processes (CLOCK_MONOTONIC)."""
+    return time.clock_gettime_ns(MONO)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def summarize_us(samples_ns: list[int]) -> dict[str, float]:
+    s = sorted(x / 1000 for x in samples_ns)
+    return {"p50": percentile(s, 50), "p90": percentile(s, 90), "p99": percentile(s, 99),
+            "min": s[0] if s else float("nan"), "max": s[-1] if s else float("nan"),
+            "samples": len(s)}
+
+
+def _fork(fn: Callable[[], None]) -> int:
+    """Run ``fn`` in a forked child that exits when it returns (or fails)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            fn()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _reap(pids: list[int], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    left = list(pids)
+    while left:
+        for pid in list(left):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                left.remove(pid)
+        if left and time.monotonic() > deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+            break
+        if left:
+            time.sleep(0.005)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("peer closed")
+        buf += chunk
+    return buf
+
+
+# -- ping-pong --------------------------------------------------------------------------------
+
+
+def pingpong(samples: int = 2000, warmup: int = 200) -> dict[str, float]:
+    """RTT of a 1-byte message to a child process and back, blocking socketpair."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def echo() -> None:
+        a.close()
+        recv, send = b.recv, b.send
+        while True:
+            data = recv(1)
+            if not data or data == b"q":
+                return
+            send(data)
+
+    pid = _fork(echo)
+    b.close()
+    try:
+        send, recv, clock = a.send, a.recv, time.perf_counter_ns
+        rtts: list[int] = []
+        for i in range(warmup + samples):
+            t0 = clock()
+            send(b"x")
+            recv(1)
+            t1 = clock()
+            if i >= warmup:
+                rtts.append(t1 - t0)
+        a.send(b"q")
+    finally:
+        a.close()
+        _reap([pid])
+    return summarize_us(rtts)
+
+
+# -- relay ------------------------------------------------------------------------------------
+
+_RESULT = struct.Struct("<qqq")   # first byte seen, last byte seen, bytes received
+
+
+def relay(n: int = 20000, batch: int = 4096) -> dict[str, Any]:
+    """Raiser -> middle -> handler over two socketpairs, 1 byte per message; messages/s.
+
+    The raiser writes ``n`` single bytes (blocking). The middle waits in a selectors loop and
+    forwards what one ``recv(batch)`` returns with one ``sendall``. The handler reads in
+    batches and runs a Python function per byte. The clock runs from the raiser's first
+    write to the handler's last byte (CLOCK_MONOTONIC, comparable across processes).
+    """
+    r_out, m_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    m_out, h_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    res_r, res_w = os.pipe()
+    start_r, start_w = os.pipe()
+    t0_r, t0_w = os.pipe()
+
+    def handler() -> None:
+        for s in (r_out, m_in, m_out):
+            s.close()
+        got = 0
+        seen = 0
+
+        def handle(byte: int) -> None:
+            nonlocal seen
+            seen += 1
+
+        recv = h_in.recv
+        while got < n:
+            data = recv(batch)
+            if not data:
+                break
+            for byte in data:
+                handle(byte)
+            got += len(data)
+        t_last = now_ns()
+        os.write(res_w, _RESULT.pack(0, t_last, seen))
+
+    def middle() -> None:
+        for s in (r_out, h_in):
+            s.close()
+        sel = selectors.DefaultSelector()
+        sel.register(m_in, selectors.EVENT_READ)
+        recv, sendall = m_in.recv, m_out.sendall
+        forwarded = 0
+        while forwarded < n:
+            for _key, _mask in sel.select():
+                data = recv(batch)
+                if not data:
+                    return
+                sendall(data)
+                forwarded += len(data)
+
+    def raiser() -> None:
+        for s in (m_in, m_out, h_in):
+            s.close()
+        os.read(start_r, 1)
+        send = r_out.send
+        one = b"s"
+        t0 = now_ns()
+        for _ in range(n):
+            send(one)
+        os.write(t0_w, struct.pack("<q", t0))
+
+    pids = [_fork(handler), _fork(middle), _fork(raiser)]
+    for s in (r_out, m_in, m_out, h_in):
+        s.close()
+    try:
+        time.sleep(0.05)   # every process is in its loop
+        os.write(start_w, b"g")
+        (t0,) = struct.unpack("<q", os.read(t0_r, 8))
+        _first, t_last, seen = _RESULT.unpack(os.read(res_r, _RESULT.size))
+    finally:
+        _reap(pids)
+        for fd in (res_r, res_w, start_r, start_w, t0_r, t0_w):
+            os.close(fd)
+    elapsed = (t_last - t0) / 1e9
+    return {"messages": n, "delivered": seen, "seconds": elapsed,
+            "per_s": seen / elapsed if elapsed > 0 else float("nan"), "batch": batch}
+
+
+# -- standalone -------------------------------------------------------------------------------
+
+
+def measure(reps: int = 3, samples: int = 2000, messages: int = 20000) -> dict[str, Any]:
+    """The floor figures over ``reps`` repetitions: per-rep values and min/median/max."""
+    runs = []
+    for _ in range(reps):
+        pp = pingpong(samples)
+        rl = relay(messages)
+        if rl["delivered"] != messages:
+            raise RuntimeError(f"relay lost messages: {rl['delivered']} of {messages}")
+        runs.append({"rtt_p50_us": pp["p50"], "rtt_p90_us": pp["p90"], "rtt_p99_us": pp["p99"],
+                     "rtt_min_us": pp["min"], "relay_per_s": rl["per_s"]})
+    return {"reps": runs, "summary": {k: spread([r[k] for r in runs]) for k in runs[0]}}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    out = measure(args.reps)
+    if args.json:
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    for k, v in out["summary"].items():
+        print(f"{k:14} {v['min']:12,.1f} {v['median']:12,.1f} {v['max']:12,.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

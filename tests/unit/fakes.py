@@ -1,0 +1,207 @@
+"""Fakes for the "loop with fakes" layer: a fake OS seam, a fake clock, and fake children.
+
+``FakeOs`` stands in for :class:`sigsup.master.ossys.OsSys`. ``spawn`` does not fork: it
+makes a real socketpair, gives the master its end (as the real seam does) and keeps the
+other end in a :class:`FakeChild`, so the test plays the child: it sends READY/DONE/RAISE
+frames and reads the RUN frames the master wrote. ``kill_group`` records its calls (and, like
+the kernel, turns a SIGKILL into an exit the next ``reap`` reports); ``reap`` returns the
+exits the test scheduled with :meth:`FakeOs.exit`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import tempfile
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigsup.config import Config, parse_config
+from sigsup.master.ossys import Spawned
+from sigsup.protocol.frames import (
+    DONE,
+    DONE_OK,
+    JSON,
+    RAISE,
+    READY,
+    RUN,
+    Frame,
+    FrameReader,
+    pack,
+    pack_json,
+)
+
+FIRST_PID = 40000
+
+
+def exit_status(code: int) -> int:
+    """A wait status for a child that called exit(code)."""
+    return (code & 0xFF) << 8
+
+
+def signal_status(sig: int) -> int:
+    """A wait status for a child killed by ``sig``."""
+    return int(sig) & 0x7F
+
+
+class FakeClock:
+    """A monotonic and a wall clock that move only when the test says so."""
+
+    def __init__(self, mono: float = 1000.0, wall: float = 1_700_000_000.0) -> None:
+        self.mono = mono
+        self.wall = wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def time(self) -> float:
+        return self.wall
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+
+class FakeChild:
+    """The child's end of one spawned process's channel."""
+
+    def __init__(self, pid: int, sock: socket.socket, child_main: Callable[..., Any]) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.child_main = child_main
+        self.reader = FrameReader()
+        self.received: list[Frame] = []
+
+    # -- what the child sends -------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def ready(self) -> None:
+        self.send(pack(READY, 0, 0, self.pid))
+
+    def done(self, signum: int, rid: int, status: int = DONE_OK) -> None:
+        self.send(pack(DONE, signum, status, rid))
+
+    def done_json(self, signum: int, rid: int, status: int, detail: str) -> None:
+        self.send(pack_json({"t": "done", "signum": signum, "rid": rid, "status": status,
+                             "detail": detail}))
+
+    def raise_(self, signum: int, seq: int) -> None:
+        self.send(pack(RAISE, signum, 0, seq))
+
+    def json(self, msg: dict[str, Any]) -> None:
+        self.send(pack_json(msg))
+
+    # -- what the child receives ----------------------------------------------------------
+
+    def read(self) -> list[Frame]:
+        """Every frame the master has written since the last read (never blocks)."""
+        out: list[Frame] = []
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            out.extend(self.reader.feed(data))
+        self.received.extend(out)
+        return out
+
+    def runs(self) -> list[tuple[int, int]]:
+        """(signum, raise id) of each RUN frame written since the last read."""
+        return [(f[1], f[3]) for f in self.read() if f[0] == RUN]
+
+    def jsons(self) -> list[dict[str, Any]]:
+        return [f[4] for f in self.read() if f[0] == JSON]
+
+    def closed_by_master(self) -> bool:
+        """True once the master closed its end (EOF on ours)."""
+        try:
+            data = self.sock.recv(1 << 20, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        return data == b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class FakeOs:
+    """The OS seam without processes."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    sigkill_exits: bool = True   # a SIGKILL makes the process exit (as the kernel would)
+    next_pid: int = FIRST_PID
+    children: dict[int, FakeChild] = field(default_factory=dict)
+    spawned: list[int] = field(default_factory=list)          # pids, in spawn order
+    kills: list[tuple[int, int]] = field(default_factory=list)  # (pid, signal)
+    exits: list[tuple[int, int]] = field(default_factory=list)  # scheduled (pid, status)
+    fail_spawns: int = 0         # the next N spawns raise OSError (fork failed)
+    close_in_child_calls: int = 0
+
+    def monotonic(self) -> float:
+        return self.clock.monotonic()
+
+    def time(self) -> float:
+        return self.clock.time()
+
+    def spawn(self, child_main: Callable[..., Any], close_in_child: Callable[[], None]) -> Spawned:
+        if self.fail_spawns:
+            self.fail_spawns -= 1
+            raise OSError(11, "Resource temporarily unavailable")
+        master_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        master_end.setblocking(False)
+        child_end.setblocking(False)
+        pid = self.next_pid
+        self.next_pid += 1
+        self.children[pid] = FakeChild(pid, child_end, child_main)
+        self.spawned.append(pid)
+        return Spawned(pid=pid, sock=master_end, output_fd=-1)
+
+    def kill_group(self, pid: int, sig: int) -> None:
+        self.kills.append((pid, int(sig)))
+        if sig == signal.SIGKILL and self.sigkill_exits and pid in self.children \
+                and all(p != pid for p, _ in self.exits):
+            self.exits.append((pid, signal_status(signal.SIGKILL)))
+
+    def reap(self) -> list[tuple[int, int]]:
+        out, self.exits = self.exits, []
+        return out
+
+    # -- test helpers ---------------------------------------------------------------------
+
+    def exit(self, pid: int, code: int = 0, sig: int | None = None) -> None:
+        """Schedule an exit for the next reap (exit code, or killed by ``sig``)."""
+        self.exits.append((pid, signal_status(sig) if sig is not None else exit_status(code)))
+
+    def kills_of(self, pid: int) -> list[int]:
+        return [s for p, s in self.kills if p == pid]
+
+    def close(self) -> None:
+        for child in self.children.values():
+            child.close()
+
+
+def short_socket_dir() -> Path:
+    """A short directory for a control socket (unix socket paths are limited to ~107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="ss", dir="/tmp"))
+
+
+def make_config(text: str, sock_dir: Path, supervisor: str = "") -> Config:
+    """A Config from a TOML body; ``[supervisor]`` gets a short socket path plus ``supervisor``."""
+    head = f'[supervisor]\nname = "t"\nsocket = "{sock_dir}/m.sock"\n{textwrap.dedent(supervisor)}\n'
+    return parse_config(head + textwrap.dedent(text), sock_dir / "sigsup.toml", env={})
+
+
+def wake(master: Any, sig: int = signal.SIGCHLD) -> None:
+    """What the kernel does for a POSIX signal: one byte on the master's wakeup fd."""
+    os.write(master._wake_w, bytes([int(sig)]))
