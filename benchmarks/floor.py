@@ -5,6 +5,8 @@ machine, so the ratio says how much sigsup adds on top of the kernel and the int
 
     pingpong(samples)    a 1-byte round trip between two processes (blocking socketpair):
                          RTT p50/p90/p99/min/max in µs
+    relay_latency(n)     the same 3 processes, one timestamp about every 1 ms: raise -> handler
+                         p50/p90/p99/max in µs (the floor for sigsup's raise -> handler latency)
     relay(n)             raiser -> middle -> handler, 3 processes, 1 byte per message; the middle
                          runs a selectors loop and relays in batches (recv 4096, one sendall);
                          the handler reads in batches and "handles" each byte in Python.
@@ -215,19 +217,92 @@ def relay(n: int = 20000, batch: int = 4096) -> dict[str, Any]:
             "per_s": seen / elapsed if elapsed > 0 else float("nan"), "batch": batch}
 
 
+def relay_latency(samples: int = 1000, interval_ns: int = 1_000_000) -> dict[str, float]:
+    """Raiser -> middle (selectors) -> handler, one 8-byte timestamp about every ``interval_ns``:
+    the handler's CLOCK_MONOTONIC at receipt minus the raiser's just before its write (µs)."""
+    r_out, m_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    m_out, h_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    res_r, res_w = os.pipe()
+    start_r, start_w = os.pipe()
+    stamp = struct.Struct("<q")
+
+    def handler() -> None:
+        for s in (r_out, m_in, m_out):
+            s.close()
+        lat = []
+        while len(lat) < samples:
+            data = _recv_exact(h_in, 8)
+            t = now_ns()
+            lat.append(t - stamp.unpack(data)[0])
+        payload = struct.pack(f"<{samples}q", *lat)
+        os.write(res_w, payload)
+
+    def middle() -> None:
+        for s in (r_out, h_in):
+            s.close()
+        sel = selectors.DefaultSelector()
+        sel.register(m_in, selectors.EVENT_READ)
+        got = 0
+        while got < samples * 8:
+            for _key, _mask in sel.select():
+                data = m_in.recv(4096)
+                if not data:
+                    return
+                m_out.sendall(data)
+                got += len(data)
+
+    def raiser() -> None:
+        for s in (m_in, m_out, h_in):
+            s.close()
+        os.read(start_r, 1)
+        start = now_ns() + 2_000_000
+        for i in range(samples):
+            wait = start + i * interval_ns - now_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            r_out.sendall(stamp.pack(now_ns()))
+
+    pids = [_fork(handler), _fork(middle), _fork(raiser)]
+    for s in (r_out, m_in, m_out, h_in):
+        s.close()
+    try:
+        time.sleep(0.05)
+        os.write(start_w, b"g")
+        size = samples * 8
+        buf = b""
+        while len(buf) < size:
+            chunk = os.read(res_r, size - len(buf))
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        _reap(pids)
+        for fd in (res_r, res_w, start_r, start_w):
+            os.close(fd)
+    return summarize_us(list(struct.unpack(f"<{len(buf) // 8}q", buf)))
+
+
 # -- standalone -------------------------------------------------------------------------------
+
+
+def figures(samples: int = 2000, messages: int = 20000, lat_samples: int = 1000) -> dict[str, float]:
+    """One repetition of every floor figure, flat (what dispatch.py reports beside sigsup)."""
+    pp = pingpong(samples)
+    rl = relay(messages)
+    if rl["delivered"] != messages:
+        raise RuntimeError(f"relay lost messages: {rl['delivered']} of {messages}")
+    rlat = relay_latency(lat_samples)
+    return {"rtt_p50_us": pp["p50"], "rtt_p90_us": pp["p90"], "rtt_p99_us": pp["p99"],
+            "rtt_min_us": pp["min"], "relay_per_s": rl["per_s"],
+            "relay_lat_p50_us": rlat["p50"], "relay_lat_p90_us": rlat["p90"],
+            "relay_lat_p99_us": rlat["p99"], "relay_lat_max_us": rlat["max"]}
 
 
 def measure(reps: int = 3, samples: int = 2000, messages: int = 20000) -> dict[str, Any]:
     """The floor figures over ``reps`` repetitions: per-rep values and min/median/max."""
     runs = []
     for _ in range(reps):
-        pp = pingpong(samples)
-        rl = relay(messages)
-        if rl["delivered"] != messages:
-            raise RuntimeError(f"relay lost messages: {rl['delivered']} of {messages}")
-        runs.append({"rtt_p50_us": pp["p50"], "rtt_p90_us": pp["p90"], "rtt_p99_us": pp["p99"],
-                     "rtt_min_us": pp["min"], "relay_per_s": rl["per_s"]})
+        runs.append(figures(samples, messages, samples // 2))
     return {"reps": runs, "summary": {k: spread([r[k] for r in runs]) for k in runs[0]}}
 
 

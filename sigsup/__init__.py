@@ -195,3 +195,93 @@ def masterpid() -> int:
         except NotInSigsup:
             return 0
     return rt.identity.master_pid
+
+
+# -- event sources: timers, rb_timers, crons, file monitors (sources/scheduler.py) -----------
+
+
+@dataclass(frozen=True)
+class EventHandle:
+    """An event source added at run time: ``.id`` names it, ``.remove()`` removes it."""
+
+    id: int
+    kind: str
+    signum: int
+
+    def remove(self) -> bool:
+        """Remove the source; False if it was already gone (removed, or iterations done)."""
+        return remove_event(self)
+
+
+def _add_event(cmd: str, signum: int, **fields: Any) -> EventHandle:
+    check_signum(signum)
+    reply = context.current().call(cmd, signum=signum, **fields)
+    return EventHandle(int(reply["id"]), str(reply.get("kind", cmd[4:])), signum)
+
+
+def add_timer(signum: int, seconds: float, iterations: int = 0) -> EventHandle:
+    """Raise ``signum`` every ``seconds`` (>= 0.01; fractions work) from now, on absolute
+    deadlines of the master's monotonic clock (no drift). ``iterations=N`` stops after N
+    fires; 0 is forever."""
+    return _add_event("add_timer", signum, seconds=seconds, iterations=iterations)
+
+
+def add_rb_timer(signum: int, seconds: float, iterations: int = 0) -> EventHandle:
+    """uWSGI's rb_timer: the same as ``add_timer`` (``iterations=1`` is a one-shot)."""
+    return _add_event("add_rb_timer", signum, seconds=seconds, iterations=iterations)
+
+
+def add_cron(signum: int, schedule_or_minute: str | int, hour: int | None = None,
+             day: int | None = None, month: int | None = None, weekday: int | None = None, *,
+             timezone: str | None = None, iterations: int = 0,
+             misfire_grace: float = 60.0) -> EventHandle:
+    """Raise ``signum`` on a cron schedule, in ``timezone`` (default: the master's local zone).
+
+    ``add_cron(40, "*/5 * * * *")`` takes a cron expression (5 fields, or 6 with seconds
+    first); ``add_cron(40, -5, -1, -1, -1, -1)`` takes uWSGI's fields (minute, hour, day,
+    month, weekday; -1 every, -N every N aligned to zero; omitted fields are -1).
+    """
+    if isinstance(schedule_or_minute, str):
+        if any(f is not None for f in (hour, day, month, weekday)):
+            raise ValueError("add_cron: give a cron expression or uWSGI's fields, not both")
+        return _add_event("add_cron", signum, schedule=schedule_or_minute, timezone=timezone,
+                          iterations=iterations, misfire_grace=misfire_grace)
+    fields = [schedule_or_minute, hour, day, month, weekday]
+    return _add_event("add_cron", signum, fields=[-1 if f is None else f for f in fields],
+                      timezone=timezone, iterations=iterations, misfire_grace=misfire_grace)
+
+
+def add_file_monitor(signum: int, path: str | Any, *, recursive: bool = False,
+                     events: list[str] | tuple[str, ...] | None = None, debounce: float = 0.1,
+                     iterations: int = 0, wait_for_path: bool = False) -> EventHandle:
+    """Raise ``signum`` when ``path`` changes (``events``: created, modified, deleted, moved;
+    default all). A burst of events within ``debounce`` seconds raises one signal. A file
+    replaced by a rename keeps being watched; ``recursive`` watches subdirectories, new
+    ones too; ``wait_for_path`` waits for a path that does not exist yet."""
+    import os
+    return _add_event("add_file_monitor", signum, path=os.path.abspath(os.fspath(path)),
+                      recursive=recursive, events=list(events) if events is not None else None,
+                      debounce=debounce, iterations=iterations, wait_for_path=wait_for_path)
+
+
+def remove_event(handle_or_id: EventHandle | int) -> bool:
+    """Remove an event source (config or run time) by handle or id; False if already gone."""
+    sid = handle_or_id.id if isinstance(handle_or_id, EventHandle) else handle_or_id
+    return bool(context.current().call("remove_event", id=int(sid)).get("removed"))
+
+
+def list_events() -> list[dict[str, Any]]:
+    """Every event source, as ``sigsup status --json`` lists them under ``events``."""
+    return list(context.current().call("list_events").get("events", []))
+
+
+__all__ += ["EventHandle", "add_cron", "add_file_monitor", "add_rb_timer", "add_timer",
+            "list_events", "remove_event"]
+
+
+def __getattr__(name: str) -> Any:
+    """``sigsup.aio`` is imported on first use (it pulls in asyncio)."""
+    if name == "aio":
+        import importlib
+        return importlib.import_module("sigsup.aio")
+    raise AttributeError(f"module 'sigsup' has no attribute {name!r}")

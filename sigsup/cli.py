@@ -67,10 +67,13 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the master.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug lines from the master too.")
-def start(config: str, log_format: str, quiet: bool, verbose: bool) -> None:
+@click.option("--dashboard", is_flag=True,
+              help="On a terminal: the live status view and a tail of the logs, one screen.")
+def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: bool) -> None:
     """Start the master for CONFIG in the foreground (Ctrl-C stops it).
 
     A bad config is reported, every problem at once, before anything is forked.
+    Every log line names its time, process and pid; colours only on a terminal.
     """
     from sigsup.config import ConfigError, format_problems, load_config
     from sigsup.master.log import Log
@@ -81,6 +84,13 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool) -> None:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)
     log = Log(fmt=log_format, level="warning" if quiet else "debug" if verbose else "info")
+    if dashboard:
+        if not sys.stdout.isatty():
+            raise click.UsageError("--dashboard needs a terminal")
+        from sigsup.master.log import log_level
+        from sigsup.status.dashboard import fork_dashboard
+        # returns in the forked master only; the parent shows the dashboard, then exits
+        log = fork_dashboard(str(cfg.supervisor.socket), log_level(log.level))
     master = Master(cfg, log=log)
     try:
         master.preload()
@@ -111,27 +121,35 @@ def check(config: str) -> None:
                f"{len(cfg.signals)} signals)")
 
 
-@main.command("raise")
-@click.argument("signum", type=int)
+@main.command("raise", context_settings={"ignore_unknown_options": True})
+@click.argument("signum")
 @click.option("--wait", is_flag=True, help="Wait until every recipient ran it; exit 1 if one failed.")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for the answer (with --wait: for every recipient).")
 @click.option("--json", "as_json", is_flag=True, help="Print the master's answer as JSON.")
 @socket_option
 @config_option
-def raise_(signum: int, wait: bool, timeout: float, as_json: bool, socket_path: str | None,
+def raise_(signum: str, wait: bool, timeout: float, as_json: bool, socket_path: str | None,
            config_path: str | None) -> None:
     """Raise signal SIGNUM (0..255) and print what the master did with it.
 
     Exit 0 when routed (with --wait: handled everywhere), 1 when a handler failed,
     2 when no master runs, 3 when refused or SIGNUM is not 0..255.
     """
-    if not 0 <= signum <= 255:
-        click.echo(f"sigsup: signal {signum} is out of range: signal numbers are 0..255", err=True)
+    # SIGNUM is parsed here, not by click: "-1" or "abc" is a bad signal number (exit 3),
+    # not a usage error (click's exit 2 would read as "no master running")
+    try:
+        num = int(signum)
+    except ValueError:
+        click.echo(f"sigsup: {signum!r} is not a signal number: signal numbers are 0..255",
+                   err=True)
+        sys.exit(EXIT_REFUSED)
+    if not 0 <= num <= 255:
+        click.echo(f"sigsup: signal {num} is out of range: signal numbers are 0..255", err=True)
         sys.exit(EXIT_REFUSED)
     path = _socket(socket_path, config_path)
     try:
-        reply = _request(path, {"cmd": "raise", "signum": signum, "wait": wait}, timeout)
+        reply = _request(path, {"cmd": "raise", "signum": num, "wait": wait}, timeout)
     except SystemExit:
         raise
     result = reply.get("result")
@@ -187,28 +205,109 @@ def stop(socket_path: str | None, config_path: str | None, timeout: float | None
     click.echo(f"master {pid} stopped")
 
 
+EXIT_GROUP_FAILED = 3    # status --check
+
+
+def _locator(socket_path: str | None, config_path: str | None) -> Any:
+    """For the live views: a fixed socket if one was named, else found again on each try."""
+    if socket_path or config_path:
+        path = _socket(socket_path, config_path)
+        return lambda: path
+    from sigsup.locate import find_socket
+    return lambda: str(find_socket(None, None))
+
+
 @main.command()
 @socket_option
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON document (schema version in 'version').")
-def status(socket_path: str | None, config_path: str | None, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document (docs/status-schema.md; its version in 'version'); "
+                   "with --watch, one document a line.")
+@click.option("-w", "--watch", is_flag=True, help="Refresh until Ctrl-C (as `sigsup top`).")
+@click.option("-n", "--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
+@click.option("--check", is_flag=True, help="Exit 3 when some group failed.")
+def status(socket_path: str | None, config_path: str | None, as_json: bool, watch: bool,
+           interval: float, check: bool) -> None:
     """Show what runs, what is queued and what fired.
 
-    Exit 0 ok, 2 no master running.
+    With --watch the view refreshes until Ctrl-C and outlives the master: it says
+    "master not running" and picks the master up again when it comes back.
+
+    \b
+    Exit codes:
+      0  ok
+      1  an error (a config that does not load, a refused request)
+      2  no master running
+      3  some group failed (with --check)
     """
+    if watch:
+        if check:
+            raise click.UsageError("--check takes one look; it does not go with --watch")
+        from sigsup.status.live import StatusSource, watch_json
+        from sigsup.status.live import watch as live
+        source = StatusSource(_locator(socket_path, config_path))
+        sys.exit(watch_json(source, interval) if as_json else live(source, interval))
     path = _socket(socket_path, config_path)
     reply = _request(path, {"cmd": "status"})
     if not reply.get("ok"):
         click.echo(f"sigsup: {reply.get('error')}", err=True)
         sys.exit(EXIT_FAILED)
+    doc = reply["status"]
     if as_json:
-        click.echo(json.dumps(reply["status"], indent=2))
-        return
-    from rich.console import Console
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        from sigsup.status.client import print_status
+        print_status(doc)
+    if check:
+        from sigsup.status.client import failed_summary
+        failed = failed_summary(doc)
+        if failed:
+            click.echo(f"sigsup: failed: {failed}", err=True)
+            sys.exit(EXIT_GROUP_FAILED)
 
-    from sigsup.status.render import render_status
-    Console().print(render_status(reply["status"]))
 
+@main.command()
+@socket_option
+@config_option
+@click.option("-n", "--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.pass_context
+def top(ctx: click.Context, socket_path: str | None, config_path: str | None,
+        interval: float) -> None:
+    """The live status view until Ctrl-C: `sigsup status --watch`."""
+    ctx.invoke(status, socket_path=socket_path, config_path=config_path, as_json=False,
+               watch=True, interval=interval, check=False)
+
+
+@main.command()
+@click.option("--signal", "signum", type=click.IntRange(0, 255), metavar="N",
+              help="Only events about signal N.")
+@click.option("--process", metavar="NAME", help="Only events about process NAME (worker2...).")
+@socket_option
+@config_option
+def events(signum: int | None, process: str | None, socket_path: str | None,
+           config_path: str | None) -> None:
+    """Print what happens in the master as JSON lines, until Ctrl-C.
+
+    One object a line, {"event": KIND, "ts": WALL_CLOCK, ...}: raise, deliver, handled,
+    failed, spawn, ready, exit, harakiri, failed-group, stopping, and the fires of event
+    sources. `sigsup events --signal 17` follows signal 17 from raise to handler.
+
+    \b
+    Exit codes:
+      0  Ctrl-C, or the master stopped
+      1  the stream broke (or the master dropped it for falling behind)
+      2  no master running
+    """
+    from sigsup.status.client import stream_events
+    path = _socket(socket_path, config_path)
+    try:
+        code = stream_events(path, {"signal": signum, "process": process})
+    except NoMaster as exc:
+        click.echo(f"sigsup: {exc}", err=True)
+        sys.exit(EXIT_NO_MASTER)
+    sys.exit(code)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

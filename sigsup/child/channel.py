@@ -37,7 +37,7 @@ class ChildChannel:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(262144)
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return None
         except ConnectionResetError as exc:
             raise MasterGone("the master closed this process's channel") from exc

@@ -25,6 +25,11 @@ from sigsup.protocol.frames import DONE, DONE_ERROR, DONE_NO_HANDLER, DONE_OK, J
 
 PR_SET_PDEATHSIG = 1
 
+# features' frames from the master ("t" -> fn(loop, msg)): mule messages, spooler wake-ups
+JSON_HOOKS: dict[str, Callable[[ChildLoop, dict[str, Any]], None]] = {}
+# run in every child after fork, before its loop (sigsup.decorators.postfork)
+POSTFORK_HOOKS: list[Callable[[], None]] = []
+
 
 def die_with_parent(master_pid: int) -> None:
     """Ask the kernel to SIGKILL this process when the master dies (Linux), then check
@@ -102,6 +107,8 @@ class ChildLoop:
             for num in msg.get("del", []):
                 self.handlers.pop(int(num), None)
                 self.cache.pop(int(num), None)
+        elif t in JSON_HOOKS:
+            JSON_HOOKS[t](self, msg)
 
     def handler_for(self, signum: int) -> Callable[..., Any] | None:
         path = self.handlers.get(signum)
@@ -197,6 +204,12 @@ def child_main(sock: socket.socket, output_fd: int, *, identity: Identity,
     loop = ChildLoop(ChildChannel(sock, identity), handlers)
     loop.install_signals()
     context.install(loop)
+    for hook in list(POSTFORK_HOOKS):
+        try:
+            hook()
+        except Exception:
+            print(f"postfork hook {getattr(hook, '__qualname__', hook)} raised:", file=sys.stderr)
+            traceback.print_exc()
     if program is not None:
         fn = resolve(program)
         loop.channel.send(pack(READY, 0, 0, os.getpid()))

@@ -78,6 +78,10 @@ class Commands:
         if msg.get("cmd") == "raise" and msg.get("wait") is True:
             self._raise_and_wait(conn, msg)
             return
+        if msg.get("cmd") == "events":   # a stream: one message per event (status/events.py)
+            from sigsup.status.events import subscribe
+            subscribe(self.m, conn, msg)
+            return
         conn.reply(self.execute(msg, origin="cli"))
 
     def _raise_and_wait(self, conn: ControlConn, msg: dict[str, Any]) -> None:

@@ -68,7 +68,7 @@ def prepare_socket_path(path: Path) -> None:
     probe.settimeout(1.0)
     try:
         probe.connect(str(path))
-    except (ConnectionRefusedError, FileNotFoundError, socket.timeout):
+    except (TimeoutError, ConnectionRefusedError, FileNotFoundError):
         path.unlink()   # stale: nobody listens
     else:
         raise RuntimeError(f"a master is already running at {path}")
@@ -162,8 +162,9 @@ class ControlServer:
         except OSError:
             data = b""
         if not data:
+            # the client is done sending (it may have only shut down its writing side):
+            # what it asked for is still answered, then the connection is closed
             conn.closing = True
-            conn.out.clear()
             return
         conn.last_activity = now
         try:

@@ -11,4 +11,8 @@ if TYPE_CHECKING:
 def build_extensions(master: Master) -> list[Any]:
     """One object per feature; each reads what it needs from ``master.config``."""
     extensions: list[Any] = []
+    from sigsup.status.monitor import StatusMonitor  # raises/s, RSS/CPU, refusals, `events`
+    extensions.append(StatusMonitor(master))
+    from sigsup.sources.scheduler import Scheduler   # timers, rb_timers, crons, file monitors
+    extensions.append(Scheduler(master))
     return extensions

@@ -148,6 +148,7 @@ class Master:
         self.selector.register(p.sock, selectors.EVENT_READ, (CHANNEL, p))
         if p.output_fd >= 0:
             self.selector.register(p.output_fd, selectors.EVENT_READ, (OUTPUT, p))
+        self.log.info(f"{p.name} [{p.pid}] started")
         self.emit("spawn", process=p.name, pid=p.pid)
 
     def _close_in_child(self) -> None:
@@ -260,6 +261,8 @@ class Master:
         elif ftype == RAISE:
             self._child_raise(p, f[1], f[3])
         elif ftype == READY:
+            if p.state is ProcState.STOPPING:
+                return   # told to stop before it was ready: it gets no work
             p.state = ProcState.RUNNING
             self.router.ready(p)
             self.emit("ready", process=p.name, pid=p.pid)
@@ -276,7 +279,7 @@ class Master:
         else:
             res = self.router.raise_signal(signum, p.name, self.os.time())
             if self.listeners:
-                self.emit("raise", signum=signum, id=res.id, origin=p.name, **res.as_dict())
+                self.emit("raise", origin=p.name, **res.as_dict())   # as_dict has id, signum
             if res.refused or res.coalesced:
                 p.out += pack_json({"t": "raised", "seq": seq, "result": res.as_dict()})
             else:
@@ -472,11 +475,15 @@ class Master:
         running = [p for p in workers if p.state in ALIVE]
         cheaped = [p for p in workers if p.state is ProcState.CHEAPED]
         # every running worker stuck on one signal for over a second: more hands are needed
-        busy = all(p.inflight and now - max(p.sent_at[0], p.last_done) > 1.0
-                   for p in running if p.ready)
+        # (none ready yet, e.g. at start-up: nobody is stuck, so no one is woken for that)
+        ready = [p for p in running if p.ready]
+        busy = bool(ready) and all(p.inflight and now - max(p.sent_at[0], p.last_done) > 1.0
+                                   for p in ready)
         wake = [p for p in cheaped if p.queue and any(
             r.entry.target is not None and r.entry.target.scope == "process" for r in p.queue)]
-        if cheaped and (self.router.backlog(WORKERS) or (running and busy) or not running):
+        starting = any(p.state is ProcState.STARTING for p in running)
+        # one at a time: wait for the one just woken to take its share before waking another
+        if cheaped and not starting and (self.router.backlog(WORKERS) or busy or not running):
             wake.append(cheaped[0])
         for p in dict.fromkeys(wake):
             self.log.info(f"{p.name}: starting again (signals waiting)")
@@ -596,7 +603,11 @@ class Master:
     def _watch_client(self, conn: ControlConn) -> None:
         if conn.sock.fileno() < 0 or conn.sock.fileno() not in self.control.conns:
             return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
+        # a closing connection is not read any more (EOF would wake the loop forever)
+        want = (0 if conn.closing else selectors.EVENT_READ) | (
+            selectors.EVENT_WRITE if conn.out else 0)
+        if not want:
+            return   # closing with nothing left to write: _flush drops it
         with contextlib.suppress(KeyError, ValueError):
             self.selector.modify(conn.sock, want, (CLIENT, conn))
 

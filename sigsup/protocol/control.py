@@ -123,7 +123,7 @@ class ControlClient:
             self._sock.settimeout(left)
             try:
                 data = self._sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 raise TimeoutError(f"no answer from the master at {self.path}") from None
             if not data:
                 raise ConnectionError(f"the master at {self.path} closed the connection")

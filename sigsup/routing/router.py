@@ -141,7 +141,10 @@ class Router:
         self.raised_total += 1
         target = entry.target
         if target is None:
-            self._to_waiter(r, res)
+            if policy == "merge" and self.unclaimed.pending_count.get(signum):
+                self._full(r, self.unclaimed, policy, res)   # merges into the one kept for a waiter
+            else:
+                self._to_waiter(r, res)
         elif target.scope == POOL:
             self._to_pool(r, self.pools[target.group], policy, res)
         elif target.scope == PROCESS:
@@ -254,6 +257,8 @@ class Router:
         r.pending += 1
         r.entry.counters.delivered += 1
         self.dirty.add(p)
+        if self.on_event is not None:   # set only while `sigsup events` has subscribers
+            self.on_event("deliver", {"process": p.name, "signum": r.signum, "id": r.id})
 
     # -- completion ------------------------------------------------------------------------
 
@@ -267,11 +272,10 @@ class Router:
             r = inflight.popleft()
             p.sent_at.popleft()
         else:
-            for i, r in enumerate(inflight):
-                if r.id == rid:
-                    break
-            else:
+            i = next((k for k, q in enumerate(inflight) if q.id == rid), -1)
+            if i < 0:
                 raise ValueError(f"{p.name} reported done for raise {rid}, which it was not sent")
+            r = inflight[i]
             del inflight[i]
             del p.sent_at[i]
         now = self.clock()
@@ -279,10 +283,13 @@ class Router:
         r.pending -= 1
         if status == DONE_NO_HANDLER and not r.entry.registered:
             # an unregistered signal that reached a process after it stopped waiting:
-            # it goes back to wait for the next signal_wait caller
+            # it goes back to wait for the next signal_wait caller (and, as for a process
+            # lost before it ran, it does not count as delivered)
+            r.entry.counters.delivered -= 1
             self.unclaimed.queue.appendleft(r)
             self.unclaimed.pending_count[r.signum] = self.unclaimed.pending_count.get(r.signum, 0) + 1
             r.pending += 1
+            self._offer_unclaimed()
         elif status == DONE_OK:
             r.entry.counters.handled += 1
             p.handled += 1
@@ -348,6 +355,8 @@ class Router:
                 for member in pool.members:
                     if member is not p:
                         self.pump(member)
+            else:
+                self._offer_unclaimed()
 
     def drop_queued(self, p: Proc, reason: str) -> int:
         """Refuse everything in ``p``'s own queue (its slot is going away for good)."""
@@ -402,6 +411,14 @@ class Router:
                     p.waiting = None
                     return
         p.waiting = signum
+
+    def _offer_unclaimed(self) -> None:
+        """Hand kept unregistered signals to processes already blocked in signal_wait."""
+        for q in self.procs:
+            if not self.unclaimed.queue:
+                return
+            if q.ready and q.waiting is not None:
+                self.wait(q, q.waiting)
 
     # -- views -----------------------------------------------------------------------------
 

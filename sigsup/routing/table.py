@@ -22,7 +22,7 @@ def check_signum(num: object) -> int:
 @dataclass(slots=True)
 class Counters:
     raised: int = 0      # raises accepted or refused for this number
-    delivered: int = 0   # RUN frames sent to a process
+    delivered: int = 0   # sent to a process that ran it (taken back if it never started)
     handled: int = 0     # handler returned
     failed: int = 0      # handler raised, process died under it, harakiri
     dropped: int = 0     # refused for a recipient: queue full, no recipient

@@ -1,20 +1,27 @@
 """The status document: one JSON-ready dict describing a running master.
 
 This is the contract between the master and every view of it (``sigsup status``, the live
-view, ``--json`` consumers). Bump ``STATUS_VERSION`` when a field changes meaning or goes.
+view, ``--json`` consumers); docs/status-schema.md documents every field and
+sigsup/status/schema.py checks a document against it. Adding a field keeps ``version``;
+bump ``STATUS_VERSION`` when a field changes meaning or goes.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sigsup.master.states import ProcState
+from sigsup.status.monitor import monitor_of
+
 if TYPE_CHECKING:
     from sigsup.master.loop import Master
 
 STATUS_VERSION = 1
 
+_NO_RESOURCES = {"rss": None, "cpu_percent": None, "cpu_time": None, "cpu_window": None}
 
-def process_status(m: Master, now: float) -> list[dict[str, Any]]:
+
+def process_status(m: Master, now: float, resources: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for p in m.procs:
         current = None
@@ -40,19 +47,35 @@ def process_status(m: Master, now: float) -> list[dict[str, Any]]:
             "started_at": p.started_at or None,
             "uptime": round(now - p.started_mono, 3) if p.pid else None,
             "respawn_in": round(max(0.0, p.respawn_at - now), 3)
-            if p.state.value in ("backoff", "failed") else None,
+            if p.state in (ProcState.BACKOFF, ProcState.FAILED) else None,
             "last_exit": p.last_exit,
             "program": p.program,
             "spooler": p.spooler,
+            **(resources.get(p.pid, _NO_RESOURCES) if p.pid else _NO_RESOURCES),
         })
+    return out
+
+
+def signal_status(m: Master) -> list[dict[str, Any]]:
+    """The table entries worth showing, each with how many of its raises wait in the master."""
+    r = m.router
+    holders = [*m.procs, *r.pools.values(), r.unclaimed]
+    out = []
+    for e in m.table.seen():
+        d = e.as_dict()
+        d["queued"] = sum(h.pending_count.get(e.num, 0) for h in holders)
+        out.append(d)
     return out
 
 
 def build_status(m: Master) -> dict[str, Any]:
     now = m.os.monotonic()
     r = m.router
+    monitor = monitor_of(m)
+    resources = monitor.resource_sample(now) if monitor is not None else {}
     return {
         "version": STATUS_VERSION,
+        "time": m.os.time(),
         "master": {
             "name": m.name,
             "pid": m.pid,
@@ -63,15 +86,18 @@ def build_status(m: Master) -> dict[str, Any]:
             "uptime": round(now - m.started_mono, 3),
             "queued": r.queued_total(),
             "raised": r.raised_total,
+            "raises_per_s": round(monitor.raise_rate(now), 2) if monitor is not None else None,
             "window": r.window,
             "queue_size": r.queue_size,
             "protocol_errors": m.errors,
+            "subscribers": len(monitor.events.subscribers) if monitor is not None else 0,
+            **resources.get(m.pid, _NO_RESOURCES),
         },
-        "processes": process_status(m, now),
+        "processes": process_status(m, now, resources),
         "pools": [{"name": pool.name, "queued": len(pool.queue),
                    "members": [p.name for p in pool.members]}
                   for pool in (*r.pools.values(), r.unclaimed)],
-        "signals": [e.as_dict() for e in m.table.seen()],
-        "groups_failed": sorted({p.kind for p in m.procs if p.state.value == "failed"}),
+        "signals": signal_status(m),
+        "groups_failed": sorted({p.kind for p in m.procs if p.state is ProcState.FAILED}),
         **{ext.name: ext.status() for ext in m.extensions if hasattr(ext, "status")},
     }

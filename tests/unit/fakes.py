@@ -146,7 +146,6 @@ class FakeOs:
     kills: list[tuple[int, int]] = field(default_factory=list)  # (pid, signal)
     exits: list[tuple[int, int]] = field(default_factory=list)  # scheduled (pid, status)
     fail_spawns: int = 0         # the next N spawns raise OSError (fork failed)
-    close_in_child_calls: int = 0
 
     def monotonic(self) -> float:
         return self.clock.monotonic()
@@ -155,6 +154,8 @@ class FakeOs:
         return self.clock.time()
 
     def spawn(self, child_main: Callable[..., Any], close_in_child: Callable[[], None]) -> Spawned:
+        # close_in_child is never called: it closes the master's descriptors, and there is
+        # no child process here for it to run in
         if self.fail_spawns:
             self.fail_spawns -= 1
             raise OSError(11, "Resource temporarily unavailable")
