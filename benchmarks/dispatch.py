@@ -139,14 +139,25 @@ def wait_ready(sock: Path, master: subprocess.Popen[bytes], timeout: float) -> d
     raise BenchError(f"the tree was not ready after {timeout} s ({last})")
 
 
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def kill_tree(master: subprocess.Popen[bytes], pids: list[int]) -> None:
-    """SIGKILL the master's process group and every child it reported (each child has its
-    own process group; they also die with the master through PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(master.pid, signal.SIGKILL)
-    for pid in pids:
+    """SIGKILL the master's process group and the group of every child it reported (each child
+    has its own group; they also die with the master through PR_SET_PDEATHSIG). Only pids
+    that are still ours are signalled: a reaped pid may belong to someone else by now."""
+    if master.poll() is None:   # not reaped, so its pid (and group) cannot have been reused
+        for pid in pids:
+            if _parent_of(pid) == master.pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(master.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         master.wait(5)
 
@@ -192,6 +203,11 @@ def run_master(args: argparse.Namespace, rep: int) -> dict[str, Any]:
     sock = tmp / "m.sock"
     env = {**os.environ, "SIGSUP_BENCH_PLAN": str(tmp / "plan.json")}
     env.pop("SIGSUP_SOCKET", None)
+    # the master imports sigsup from --sigsup-src (a copy to compare against) or this checkout;
+    # benchmarks.* comes from this checkout through the config's pythonpath
+    src = Path(args.sigsup_src).resolve() if args.sigsup_src else ROOT
+    env["PYTHONPATH"] = os.pathsep.join([str(src), str(ROOT)] + (
+        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     log = open(tmp / "master.log", "wb")  # noqa: SIM115
     t_launch = time.monotonic()
     cmd = [sys.executable, "-m", "sigsup", "start", "-q", str(cfg)]
@@ -204,7 +220,7 @@ def run_master(args: argparse.Namespace, rep: int) -> dict[str, Any]:
         env["SIGSUP_BENCH_PROBE"] = str(Path(args.probe).resolve() / f"rep{rep}-master.json")
         cmd[1:3] = ["-m", "benchmarks.apps.profiled_master"]
     master = subprocess.Popen(cmd,
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     pids: list[int] = []
     profs: list[subprocess.Popen[bytes]] = []
@@ -220,6 +236,11 @@ def run_master(args: argparse.Namespace, rep: int) -> dict[str, Any]:
         while not out.exists():
             if master.poll() is not None:
                 raise BenchError(f"the master exited with {master.returncode}")
+            for p in st["processes"]:   # a child that died (the mule would not run again)
+                try:
+                    os.kill(p["pid"], 0)
+                except ProcessLookupError:
+                    raise BenchError(f"{p['name']} (pid {p['pid']}) died during the run") from None
             if time.monotonic() > deadline:
                 raise BenchError(f"no results after {args.timeout} s")
             time.sleep(0.02)
@@ -321,8 +342,16 @@ def rep_figures(run: dict[str, Any], fl: dict[str, Any]) -> dict[str, Any]:
                 "raises_per_s": r["n"] / secs, "runs_per_s": r["handled"] / secs,
                 "seconds": secs, "raise_loop_s": (r["t_raised"] - r["t0"]) / 1e9,
                 "raised": r["n"], "handled": r["handled"], "per_worker": r["per_worker"],
-                # cores busy per process while it ran (CPU seconds / wall seconds)
-                "cpu_cores": {k: round(v / secs, 3) for k, v in r["cpu_s"].items()}}
+                # cores busy per process while it ran (CPU seconds / wall seconds), and CPU
+                # µs per raise: less sensitive than signals/s to other load on the machine
+                "cpu_cores": {k: round(v / secs, 3) for k, v in r["cpu_s"].items()},
+                "cpu_us_per_raise": {k: round(v / r["n"] * 1e6, 2) for k, v in r["cpu_s"].items()},
+                # time runnable but waiting for a CPU (other load, or our own processes
+                # outnumbering the cores), as a fraction of the run
+                "runq_wait": {k: round(v / secs, 3) for k, v in r["runq_wait_s"].items()},
+                # share of each process's CPU spent in the kernel (system / (user + system))
+                "kernel_share": {k: round(sy / (u + sy), 3) if u + sy else None
+                                 for k, (u, sy) in r["user_sys_ticks"].items()}}
         else:
             lat = floor.summarize_us(r["latency_ns"])
             call = floor.summarize_us(r["call_ns"])
@@ -363,6 +392,12 @@ def summarize(reps: list[dict[str, Any]]) -> dict[str, Any]:
         if section in THROUGHPUT:
             for proc in reps[0][section]["cpu_cores"]:
                 put((section, "cpu_cores", proc), [r[section]["cpu_cores"][proc] for r in reps])
+                put((section, "cpu_us_per_raise", proc),
+                    [r[section]["cpu_us_per_raise"][proc] for r in reps])
+                put((section, "runq_wait", proc), [r[section]["runq_wait"][proc] for r in reps])
+                shares = [r[section]["kernel_share"][proc] for r in reps]
+                if None not in shares:
+                    put((section, "kernel_share", proc), shares)
     out["ready_s"] = spread([r["ready_s"] for r in reps])
     return out
 
@@ -434,8 +469,8 @@ def print_table(summary: dict[str, Any], reps: int, args: argparse.Namespace) ->
                   f"{nz['foreign_frac']['median']:.1%} (max {nz['foreign_frac']['max']:.1%}) of "
                   f"{os.cpu_count()} cores; steal {nz['steal_frac']['median']:.1%}"
                   + ("  [busy machine: figures are noisy]" if nz["foreign_frac"]["max"] > 0.05 else ""))
-    cpu = Table(title="cores busy during each throughput run (CPU s / wall s, median)",
-                title_justify="left")
+    cpu = Table(title="CPU during each throughput run, median: µs per raise (cores busy); "
+                "from /proc/PID/schedstat", title_justify="left")
     names = [n for n in THROUGHPUT if n in summary]
     if not names:
         return
@@ -443,8 +478,13 @@ def print_table(summary: dict[str, Any], reps: int, args: argparse.Namespace) ->
     cpu.add_column("run")
     for p in procs:
         cpu.add_column(p, justify="right")
+    cpu.add_column("all", justify="right")
     for n in names:
-        cpu.add_row(n, *(f"{summary[n]['cpu_cores'][p]['median']:.2f}" for p in procs))
+        per = summary[n]["cpu_us_per_raise"]
+        cores = summary[n]["cpu_cores"]
+        cpu.add_row(n, *(f"{per[p]['median']:.1f} ({cores[p]['median']:.2f})" for p in procs),
+                    f"{sum(per[p]['median'] for p in procs):.1f} "
+                    f"({sum(cores[p]['median'] for p in procs):.2f})")
     console.print(cpu)
 
 
@@ -453,7 +493,7 @@ def print_table(summary: dict[str, Any], reps: int, args: argparse.Namespace) ->
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; --quick: 2)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     ap.add_argument("--quick", action="store_true", help="a ~20 s run: fewer signals and samples")
     ap.add_argument("--signals", type=int, default=None, help="raises per throughput run (20000)")
     ap.add_argument("--latency-samples", type=int, default=None, help="latency raises (2000)")
@@ -469,13 +509,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "their first handler run) and the mule; pstats files into DIR (last rep wins)")
     ap.add_argument("--probe", metavar="DIR", help="count the master's loop turns, reads, "
                     "frames and writes (benchmarks/apps/profiled_master.py) into DIR")
+    ap.add_argument("--sigsup-src", metavar="DIR", help="run the master from the sigsup "
+                    "package in DIR (e.g. a copy of an older tree) instead of this checkout")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a rep may take")
     ap.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     ap.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS.name}")
     args = ap.parse_args(argv)
     quick = args.quick
-    if args.reps is None:
-        args.reps = 2 if quick else 3
     if args.signals is None:
         args.signals = 10_000 if quick else 20_000
     if args.latency_samples is None:
@@ -497,8 +537,13 @@ def git_head() -> str | None:
         return None
 
 
+def _on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)   # unwinds through run_master's cleanup
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_term)
     t_start = time.monotonic()
     reps = []
     for rep in range(args.reps):

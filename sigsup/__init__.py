@@ -110,7 +110,7 @@ class raising:
         self._slots.append(None)
 
     def _collect(self) -> None:
-        seq, result = self._channel.await_raise(set(self._outstanding))
+        seq, result = self._channel.await_raise(self._outstanding)
         self._slots[self._outstanding.pop(seq)] = self._take(result)
 
     def _take(self, result: dict[str, Any]) -> RaiseResult:
@@ -200,9 +200,12 @@ def masterpid() -> int:
 # -- event sources: timers, rb_timers, crons, file monitors (sources/scheduler.py) -----------
 
 
-@dataclass(frozen=True)
+@dataclass
 class EventHandle:
-    """An event source added at run time: ``.id`` names it, ``.remove()`` removes it."""
+    """An event source added at run time: ``.id`` names it, ``.remove()`` removes it.
+
+    (Added while ``sigsup start`` imports the preload modules, before the master exists, the
+    source is added when the master starts; ``id`` is 0 until then.)"""
 
     id: int
     kind: str
@@ -213,8 +216,30 @@ class EventHandle:
         return remove_event(self)
 
 
+# add_* calls made while the config check imports the preload modules (no master yet): the
+# master's scheduler makes them when it starts (sources/scheduler.py), in this same process
+_PENDING_EVENTS: list[tuple[EventHandle, str, dict[str, Any]]] = []
+
+
+def _importing_preload() -> bool:
+    import sys
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "check_imports" and \
+                f.f_globals.get("__name__") == "sigsup.config.loader":
+            return True
+        f = f.f_back
+    return False
+
+
 def _add_event(cmd: str, signum: int, **fields: Any) -> EventHandle:
     check_signum(signum)
+    if context.current_or_none() is None and _importing_preload():
+        import os
+        if not os.environ.get("SIGSUP_SOCKET"):
+            handle = EventHandle(0, cmd[4:], signum)
+            _PENDING_EVENTS.append((handle, cmd, {"signum": signum, **fields}))
+            return handle
     reply = context.current().call(cmd, signum=signum, **fields)
     return EventHandle(int(reply["id"]), str(reply.get("kind", cmd[4:])), signum)
 
@@ -285,3 +310,16 @@ def __getattr__(name: str) -> Any:
         import importlib
         return importlib.import_module("sigsup.aio")
     raise AttributeError(f"module 'sigsup' has no attribute {name!r}")
+
+
+# -- spoolers, mule messages, locks (sigsup/spool, sigsup/mules, sigsup/locks.py) -----------
+# (``sigsup.spool`` is the function; import the package's modules with
+# ``from sigsup.spool.store import ...``, never ``import sigsup.spool.store``)
+
+from sigsup.locks import is_locked, lock, locked, unlock  # noqa: E402
+from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg  # noqa: E402  # noqa: E402
+from sigsup.spool.api import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, spool  # noqa: E402
+
+__all__ += ["MAX_MESSAGE", "SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "MessageRefused",
+            "farm_msg", "in_farm", "is_locked", "lock", "locked", "mule_get_msg", "mule_msg",
+            "spool", "unlock"]

@@ -86,7 +86,8 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
     log = Log(fmt=log_format, level="warning" if quiet else "debug" if verbose else "info")
     if dashboard:
         if not sys.stdout.isatty():
-            raise click.UsageError("--dashboard needs a terminal")
+            click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
+            sys.exit(EXIT_FAILED)
         from sigsup.master.log import log_level
         from sigsup.status.dashboard import fork_dashboard
         # returns in the forked master only; the parent shows the dashboard, then exits
@@ -242,8 +243,9 @@ def status(socket_path: str | None, config_path: str | None, as_json: bool, watc
       3  some group failed (with --check)
     """
     if watch:
-        if check:
-            raise click.UsageError("--check takes one look; it does not go with --watch")
+        if check:   # not click's UsageError: its exit 2 would read as "no master"
+            click.echo("sigsup: --check takes one look; it does not go with --watch", err=True)
+            sys.exit(EXIT_FAILED)
         from sigsup.status.live import StatusSource, watch_json
         from sigsup.status.live import watch as live
         source = StatusSource(_locator(socket_path, config_path))
@@ -308,6 +310,16 @@ def events(signum: int | None, process: str | None, socket_path: str | None,
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_NO_MASTER)
     sys.exit(code)
+
+
+def _add_spool_commands() -> None:
+    """`sigsup spool` and `sigsup jobs` (sigsup/spool/clicmds.py)."""
+    from sigsup.spool.clicmds import jobs_cmd, spool_cmd
+    main.add_command(spool_cmd)
+    main.add_command(jobs_cmd)
+
+
+_add_spool_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

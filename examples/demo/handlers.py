@@ -39,3 +39,20 @@ def ticker() -> None:
     while True:
         got = sigsup.signal_wait(timeout=30)
         print(f"mule {sigsup.mule_id()}: signal_wait returned {got}")
+
+
+def on_message(msg: bytes | str) -> None:
+    """[mules] message_handler: a plain mule gets each sigsup.mule_msg() here."""
+    print(f"mule {sigsup.mule_id()}: message {msg!r}")
+
+
+def job(job: sigsup.Job) -> int:
+    """The spooler's handler: ``sigsup spool default to=ann -c sigsup.toml.example``.
+
+    A job with ``fail=true`` raises: it is retried with backoff, then moved to failed/
+    (``sigsup jobs -c sigsup.toml.example`` lists it; ``sigsup jobs retry ID`` requeues it).
+    """
+    print(f"job {job.id} attempt {job.attempt}: args {job.args}, {len(job.body)} bytes of body")
+    if job.args.get("fail"):
+        raise RuntimeError(f"job {job.id} was asked to fail")
+    return sigsup.SPOOL_OK

@@ -9,11 +9,16 @@ from __future__ import annotations
 import socket
 import time
 from collections import deque
+from collections.abc import Container
 from typing import Any
 
 from sigsup.context import Identity
 from sigsup.errors import CommandFailed, MasterGone, SignalRefused
 from sigsup.protocol.frames import ACK, JSON, RAISE, Frame, FrameReader, pack, pack_json
+
+# bytes asked of one recv: a buffer over malloc's mmap threshold (128 KiB) costs an mmap,
+# an mremap and an munmap on every read, however few bytes arrive
+RECV_SIZE = 65536
 
 
 class ChildChannel:
@@ -34,15 +39,20 @@ class ChildChannel:
 
     def receive(self, timeout: float | None = None) -> list[Frame] | None:
         """Frames from one read; None on timeout. MasterGone when the master is gone."""
-        self.sock.settimeout(timeout)
+        sock = self.sock
+        # settimeout is an ioctl each call; the usual untimed read on the blocking socket
+        # needs none (gettimeout is not a system call)
+        if sock.gettimeout() != timeout:
+            sock.settimeout(timeout)
         try:
-            data = self.sock.recv(262144)
+            data = sock.recv(RECV_SIZE)
         except (TimeoutError, BlockingIOError):
             return None
         except ConnectionResetError as exc:
             raise MasterGone("the master closed this process's channel") from exc
         finally:
-            self.sock.settimeout(None)
+            if timeout is not None:
+                sock.settimeout(None)
         if not data:
             raise MasterGone("the master closed this process's channel")
         return self.reader.feed(data)
@@ -110,7 +120,7 @@ class ChildChannel:
         self.send(pack(RAISE, signum, 0, self.seq))
         return self.seq
 
-    def await_raise(self, seqs: set[int]) -> tuple[int, dict[str, Any]]:
+    def await_raise(self, seqs: Container[int]) -> tuple[int, dict[str, Any]]:
         """The answer to one of the raises in ``seqs``."""
         f = self._await(lambda f: (f[0] == ACK and f[3] in seqs) or (
             f[0] == JSON and f[4].get("t") == "raised" and f[4].get("seq") in seqs))

@@ -27,7 +27,7 @@ PR_SET_PDEATHSIG = 1
 
 # features' frames from the master ("t" -> fn(loop, msg)): mule messages, spooler wake-ups
 JSON_HOOKS: dict[str, Callable[[ChildLoop, dict[str, Any]], None]] = {}
-# run in every child after fork, before its loop (sigsup.decorators.postfork)
+# run in every worker, mule and spooler after fork, before its loop (decorators.postfork)
 POSTFORK_HOOKS: list[Callable[[], None]] = []
 
 
@@ -204,7 +204,7 @@ def child_main(sock: socket.socket, output_fd: int, *, identity: Identity,
     loop = ChildLoop(ChildChannel(sock, identity), handlers)
     loop.install_signals()
     context.install(loop)
-    for hook in list(POSTFORK_HOOKS):
+    for hook in list(POSTFORK_HOOKS) if identity.kind in ("worker", "mule", "spooler") else ():
         try:
             hook()
         except Exception:

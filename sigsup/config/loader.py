@@ -391,10 +391,21 @@ class _Builder:
                           farms=tuple(farms), spoolers=tuple(spoolers))
         broken = {WORKERS: not workers_ok, MULES: not mules_ok, "farm": not farms_ok}
         signals = self.signals(self.section(doc, "signals"), shape, broken)
+        tree_ok = not self.problems
         timers = self.timers(doc, "timers", "timer")
         rb_timers = self.timers(doc, "rb_timers", "rb_timer")
         crons = self.crons(doc)
         monitors = self.monitors(doc)
+        # an event source's signal needs a table entry, or a process that can signal_wait
+        if tree_ok and not (workers.count or mules.count
+                            or any(sp.processes for sp in spoolers.values())):
+            for name, items in (("timers", timers), ("rb_timers", rb_timers), ("crons", crons),
+                                ("monitors", monitors)):
+                for i, src in enumerate(items):
+                    if isinstance(src.signal, int) and src.signal not in signals:
+                        self.err((name, i, "signal"),
+                                 f"signal {src.signal} has no table entry ([signals.{src.signal}]),"
+                                 " and no worker, mule or spooler could wait for it in signal_wait")
         if self.problems:
             return None
         return Config(path=self.path, supervisor=sup, workers=workers, mules=mules,
@@ -702,6 +713,13 @@ class _Builder:
                 values = [self.get(t, p, f, self.cron_field, -1, lo=lo, hi=hi)
                           for f, lo, hi in _CRON_FIELDS]
                 fields = tuple(values) if _ok(*values) else BAD
+                if fields is not BAD:
+                    from sigsup.sources.cron import uwsgi_schedule
+                    try:
+                        uwsgi_schedule(fields)
+                    except ValueError as exc:   # valid fields that never match (Feb 31st)
+                        self.err(p, str(exc))
+                        fields = BAD
             else:
                 self.err(p, "needs a schedule (a cron expression such as '*/5 * * * *') or "
                             "the uWSGI fields minute, hour, day, month, weekday")

@@ -137,6 +137,8 @@ class Commands:
         return reply
 
     def cmd_register(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        if "signum" in msg and msg["signum"] is None:   # a free number (sigsup.decorators)
+            return self._register_free(msg, origin)
         signum = _signum(msg)
         handler = _field(msg, "handler", str)
         target_raw = _field(msg, "target", str, "worker")
@@ -151,10 +153,39 @@ class Commands:
             target = resolve_target(target_raw, self.m.config.shape())
         except TargetError as exc:
             raise BadRequest(f"target: {exc}") from None
-        entry = self.m.table.register(signum, handler, target, on_full, source=f"runtime ({origin})")
+        old = self.m.table[signum]
+        if old.registered and old.source.startswith("auto") and old.handler != handler:
+            raise BadRequest(f"signal {signum} was given to {old.handler} as a free number "
+                             f"({old.source}); choose another number")
+        same = (old.registered and old.handler == handler and str(old.target) == str(target)
+                and old.source != "config")
+        source = (old.source if same else
+                  f"auto ({origin})" if msg.get("_auto") is True else f"runtime ({origin})")
+        entry = self.m.table.register(signum, handler, target, on_full, source=source)
         self.m.broadcast_json({"t": "table", "set": {str(signum): handler}})
         self.m.log.info(f"signal {signum} registered by {origin}: {handler} -> {target}")
-        return {"ok": True, "entry": entry.as_dict()}
+        return {"ok": True, "entry": entry.as_dict(), "signum": signum, "existing": same}
+
+    def _register_free(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        """Register on a free number, picked here so two processes never get the same one:
+        the highest number with no entry, never raised, used by no configured event source
+        (hand-written numbers tend to be small). The same handler and target asking again
+        get their number back."""
+        handler = _field(msg, "handler", str)
+        try:
+            target = str(resolve_target(_field(msg, "target", str, "worker"), self.m.config.shape()))
+        except TargetError as exc:
+            raise BadRequest(f"target: {exc}") from None
+        for e in self.m.table.registered():
+            if e.handler == handler and str(e.target) == target and e.source != "config":
+                return {"ok": True, "signum": e.num, "existing": True, "entry": e.as_dict()}
+        cfg = self.m.config
+        used = {s.signal for s in (*cfg.timers, *cfg.rb_timers, *cfg.crons, *cfg.monitors)}
+        for num in range(255, -1, -1):
+            e = self.m.table[num]
+            if not e.registered and not e.counters.raised and num not in used:
+                return self.cmd_register({**msg, "signum": num, "_auto": True}, origin)
+        return {"ok": False, "error": "no free signal number: all 256 are registered or in use"}
 
     def cmd_unregister(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = _signum(msg)

@@ -13,6 +13,10 @@ the master calls them from its one thread. Every method is optional except ``nam
                                                 does not know; True if it was handled
     proc_exit(proc, how)                        a child of the tree exited
     close()                                     the master is shutting down
+
+An extension that needs a descriptor of its own woken by the loop (the scheduler's timerfd)
+registers it in ``master.selector`` with data ``(loop.EXTENSION, callback)``; the loop calls
+``callback()`` when it is readable, then ``tick`` as every turn.
 """
 
 from __future__ import annotations

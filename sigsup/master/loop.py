@@ -39,7 +39,11 @@ from sigsup.routing.table import SignalTable
 from sigsup.routing.targets import WORKERS
 
 WAKE, CHANNEL, OUTPUT, LISTEN, CLIENT = range(5)
+EXTENSION = 5   # an extension's own descriptor: selector data (EXTENSION, callback())
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# bytes asked of one channel recv: a buffer over malloc's mmap threshold (128 KiB) costs an
+# mmap, an mremap and an munmap on every read, however few bytes arrive
+CHANNEL_READ = 65536
 
 
 class Master:
@@ -201,6 +205,8 @@ class Master:
             elif kind == LISTEN:
                 for conn in self.control.accept(self.os.monotonic()):
                     self.selector.register(conn.sock, selectors.EVENT_READ, (CLIENT, conn))
+            elif kind == EXTENSION:
+                obj()
         self._tick(self.os.monotonic())
         self._flush()
 
@@ -231,7 +237,7 @@ class Master:
             return
         while True:
             try:
-                data = sock.recv(262144)
+                data = sock.recv(CHANNEL_READ)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -249,7 +255,7 @@ class Master:
                 self._close_channel(p)
                 self.os.kill_group(p.pid, signal.SIGKILL)
                 return
-            if not drain and len(data) < 262144:
+            if not drain and len(data) < CHANNEL_READ:
                 return
 
     def _frame(self, p: Proc, f: tuple) -> None:
@@ -265,6 +271,7 @@ class Master:
                 return   # told to stop before it was ready: it gets no work
             p.state = ProcState.RUNNING
             self.router.ready(p)
+            self.log.debug(f"{p.name} [{p.pid}] ready")
             self.emit("ready", process=p.name, pid=p.pid)
         elif ftype == JSON:
             self._child_json(p, f[4])
@@ -284,6 +291,7 @@ class Master:
                 p.out += pack_json({"t": "raised", "seq": seq, "result": res.as_dict()})
             else:
                 p.out += pack(ACK, signum, min(len(res.recipients), 0xFFFF), seq, res.id)
+        self.router.dirty.discard(p)   # to the end: its RUN frames go out before its ACK
         self.router.dirty.add(p)
 
     def _child_json(self, p: Proc, msg: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from sigsup.master.states import ProcState
+from sigsup.mules import child as _child  # noqa: F401 - the mule-msg frame hook, set before fork
 from sigsup.protocol.frames import pack_json
 from sigsup.routing.targets import MULES, farm_group
 
@@ -294,8 +295,7 @@ class MessageExtension:
         for ms in self.mules.values():
             p = ms.proc
             if p.ready and p.pid and p.pid != ms.pid:     # (re)started: take what waits
-                ms.pid = p.pid
-                ms.want = False
+                ms.pid = p.pid   # (want was reset when the previous process exited)
                 self._pump(ms)
 
     # -- status ----------------------------------------------------------------------------

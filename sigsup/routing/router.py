@@ -83,6 +83,17 @@ class RaiseResult:
         }
 
 
+class Outbox(dict):
+    """The processes with frames to write, in the order they got them: a RUN frame is
+    written before the ACK that tells its raiser, which shortens raise -> handler."""
+
+    def add(self, p: Proc) -> None:
+        self[p] = None
+
+    def discard(self, p: Proc) -> None:
+        self.pop(p, None)
+
+
 class Pool:
     """A group of processes that one-of targets choose from, with its own queue."""
 
@@ -110,7 +121,7 @@ class Router:
                 self.groups.setdefault(g, []).append(p)
         self.pools = {g: Pool(g, members) for g, members in self.groups.items()}
         self.unclaimed = Pool(UNCLAIMED, [])
-        self.dirty: set[Proc] = set()     # processes with frames to write
+        self.dirty = Outbox()             # processes with frames to write
         self.raised_total = 0
         self.on_event: Callable[[str, dict[str, object]], None] | None = None
 

@@ -347,7 +347,7 @@ def catch_up(spec: Schedule, scheduled: float, now: float, tz: tzinfo,
         latest = scheduled
     count = 1
     t = scheduled
-    while t < latest and count < COUNT_LIMIT:
+    while t < latest and count <= COUNT_LIMIT:
         nxt = next_fire(spec, t, tz)
         if nxt is None or nxt > latest:
             break

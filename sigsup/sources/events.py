@@ -33,6 +33,8 @@ class Source:
     missed: int = 0      # scheduled fires that did not happen (blocked master, misfire)
     refused: int = 0     # raises the master refused for a recipient
     last_fire: float | None = None        # wall clock
+    warned_at: float | None = None        # monotonic: the last "missed" warning (rate-limited)
+    unwarned: int = 0                     # missed fires not yet in a warning
     late: deque[float] = field(default_factory=lambda: deque(maxlen=LATE_SAMPLES))
 
     @property

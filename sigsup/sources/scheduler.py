@@ -18,18 +18,23 @@ Nothing here blocks and nothing starts a thread: the master stays single-threade
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import selectors
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigsup.master.commands import BadRequest
+from sigsup.master.loop import EXTENSION
 from sigsup.master.proc import Proc
 from sigsup.protocol.frames import pack_json
 from sigsup.sources import cron, requests
 from sigsup.sources.events import CronSource, MonitorSource, Source, TimerSource
 from sigsup.sources.state import CronState
+from sigsup.sources.timerfd import TimerFd
 from sigsup.sources.timers import Iterations, Periodic
 
 if TYPE_CHECKING:
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 
 MONITOR_RUNNER = "sigsup.sources.filemon:serve"
 WAITER_KINDS = ("worker", "mule", "spooler")
+WARN_EVERY = 60.0      # seconds between "missed periods" warnings of one timer
 DEBOUNCE_CAP = 10.0    # a burst raises at most this many debounce periods after it began
 
 
@@ -52,6 +58,7 @@ class Scheduler:
         self.wall: list[tuple[float, int, int]] = []   # (wall clock when, seq, source id)
         self.started = False
         self._in_start = False
+        self.timerfd: TimerFd | None = None   # precise wake-ups (Linux, the real clock)
         self.monitor: Proc | None = None
         self.monitor_ready = False
         self.state = CronState.for_socket(master.sup.socket)
@@ -149,9 +156,18 @@ class Scheduler:
             elif isinstance(src, CronSource):
                 self._arm_cron(src)
         heapq.heapify(self.mono)
+        if master.os.monotonic is time.monotonic:   # a fake clock in tests: no timerfd
+            try:
+                self.timerfd = TimerFd()
+            except OSError as exc:
+                self.m.log.debug(f"no timerfd ({exc}): timers wake with the loop's timeout")
+            else:
+                master.selector.register(self.timerfd.fd, selectors.EVENT_READ,
+                                         (EXTENSION, self.timerfd.clear))
         self.state.keep({s.key for s in self.sources.values() if isinstance(s, CronSource) and s.key})
         if any(isinstance(s, MonitorSource) for s in self.sources.values()):
             self._ensure_monitor_process()
+        self._run_pending_api_calls()
         self._in_start = False
         n = len(self.sources)
         if n:
@@ -161,6 +177,19 @@ class Scheduler:
             self.m.log.info("event sources: " + ", ".join(f"{v} {k}{'s' if v > 1 else ''}"
                                                            for k, v in kinds.items()))
 
+    def _run_pending_api_calls(self) -> None:
+        """``sigsup.add_timer(...)`` met while the config check imported the preload modules
+        (before this master existed): add them now, and give their handles an id."""
+        import sigsup
+        while sigsup._PENDING_EVENTS:
+            handle, cmd, fields = sigsup._PENDING_EVENTS.pop(0)
+            reply = self.m.commands.execute({"cmd": cmd, **fields}, origin="preload")
+            if reply.get("ok"):
+                handle.id = int(reply["id"])
+            else:
+                self.m.log.error(f"sigsup.{cmd}(signum={fields.get('signum')}) in a preload "
+                                 f"module failed: {reply.get('error')}")
+
     def deadline(self, now: float) -> float | None:
         self._drop_stale()
         best: float | None = self.mono[0][0] if self.mono else None
@@ -168,7 +197,17 @@ class Scheduler:
             wall_now = self.m.os.time()
             d = now + (self.wall[0][0] - wall_now)
             best = d if best is None else min(best, d)
+        if self.timerfd is not None:
+            # the loop's own timeout wakes up to 1 ms late (epoll); the timerfd, on time
+            self.timerfd.arm(best if best is not None and best > now else None)
         return best
+
+    def close(self) -> None:
+        if self.timerfd is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.m.selector.unregister(self.timerfd.fd)
+            self.timerfd.close()
+            self.timerfd = None
 
     def tick(self, now: float) -> None:
         mono = self.mono
@@ -200,7 +239,9 @@ class Scheduler:
                 nf = src.next
             elif isinstance(src, MonitorSource) and src.due is not None:
                 nf = wall + (src.due - now)
-            out.append(src.status(nf))   # type: ignore[attr-defined]
+            e = src.status(nf)   # type: ignore[attr-defined]
+            e["next_fire_in"] = round(max(0.0, nf - wall), 6) if nf is not None else None
+            out.append(e)
         return out
 
     def commands(self) -> dict[str, Callable[[dict[str, Any], str], dict[str, Any]]]:
@@ -269,10 +310,15 @@ class Scheduler:
             return
         src.missed += n - 1
         latest = src.periodic.anchor + (src.periodic.k - 1) * src.periodic.period
-        if n > 1:
-            self.m.log.warning(f"{src.label} ({src.spec()}): the master was blocked for "
-                               f"{n - 1} period{'s' if n > 2 else ''}; fired once, counted "
-                               f"{n - 1} missed")
+        if n > 1:   # said at most once a minute per timer: a loaded host must not flood the log
+            src.unwarned += n - 1
+            if src.warned_at is None or now - src.warned_at >= WARN_EVERY:
+                k = src.unwarned
+                since = "" if src.warned_at is None else " (in all, since the last warning)"
+                self.m.log.warning(f"{src.label} ({src.spec()}): the master was blocked for "
+                                   f"{k} period{'s' if k > 1 else ''}{since}; fired once each "
+                                   f"time, counted {k} missed")
+                src.warned_at, src.unwarned = now, 0
         self._raise(src, now - latest)
         if src.id in self.sources:
             self._arm_timer(src)
@@ -439,5 +485,14 @@ class Scheduler:
         return {"ok": True, "removed": self.remove(sid, f"removed by {origin}")}
 
     def cmd_list_events(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        return {"ok": True, "events": self.status()}
+        """Every source as in the status; ``detail: true`` adds each timer's monotonic
+        ``anchor`` and ``period`` (its deadlines are anchor + k * period: benchmarks use it)."""
+        out = self.status()
+        if msg.get("detail") is True:
+            for e in out:
+                src = self.sources.get(e["id"])
+                if isinstance(src, TimerSource) and src.periodic is not None:
+                    e["anchor"] = src.periodic.anchor
+                    e["period"] = src.periodic.period
+        return {"ok": True, "events": out}
 

@@ -52,7 +52,7 @@ def fork_dashboard(socket: str, level: str, interval: float = 1.0) -> Log:
     sys.exit(code)
 
 
-def log_line(rec: dict[str, Any] | str, width: int) -> Text:
+def log_line(rec: dict[str, Any] | str, width: int | None) -> Text:
     """One log record as the text log shows it, coloured by process kind and level."""
     if isinstance(rec, str):
         t = Text(rec)
@@ -64,8 +64,9 @@ def log_line(rec: dict[str, Any] | str, width: int) -> Text:
                           (f"{name}[{rec.get('pid', '?')}]".ljust(16), _KIND_STYLE.get(kind, "")),
                           ("| ", "dim"),
                           (str(rec.get("msg", "")), _LEVEL_STYLE.get(str(rec.get("level")), "")))
-    t.no_wrap = True
-    t.truncate(width, overflow="ellipsis")
+    if width is not None:   # one screen row each in the pane; whole lines after it
+        t.no_wrap = True
+        t.truncate(width, overflow="ellipsis")
     return t
 
 
@@ -165,5 +166,5 @@ class Dashboard:
                 os.close(self.fd)
         self._reap()
         for rec in list(self.lines)[-20:]:
-            console.print(log_line(rec, console.width))
+            console.print(log_line(rec, None))
         return self.exit_code if self.exit_code is not None else 1

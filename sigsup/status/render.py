@@ -34,6 +34,7 @@ TITLE = "bold cyan"
 HEADER = "bold"
 WIDE = 150           # from this width on, the tables can sit side by side
 DEFAULT_WIDTH = 100
+UNLIMITED = 10_000   # a width for measuring natural sizes
 
 # -- small formatters ----------------------------------------------------------------------
 
@@ -90,12 +91,32 @@ def shorten_left(s: str, width: int) -> str:
     return "…" + s[-(width - 1):]
 
 
+def shorten_path(s: str, width: int) -> str:
+    """An import path shortened whole module names first: ``…reports:rebuild``."""
+    if len(s) <= width:
+        return s
+    head, sep, func = s.rpartition(":")
+    if sep and len(func) + 2 <= width:
+        parts = head.split(".")
+        while parts and len(".".join(parts)) + len(func) + 2 > width:
+            parts.pop(0)
+        return "…" + ".".join(parts) + ":" + func if parts else "…:" + func
+    return shorten_left(s, width)
+
+
 def shorten_right(s: str, width: int) -> str:
     if len(s) <= width:
         return s
     if width <= 1:
         return "…"[:width]
     return s[:width - 1] + "…"
+
+
+def exit_word(how: str | None) -> str:
+    """``exit code 3`` -> ``exit 3``; ``killed by signal SIGKILL`` -> ``SIGKILL``."""
+    if not how:
+        return ""
+    return how.replace("exit code ", "exit ").replace("killed by signal ", "")
 
 
 def rate(v: float | None) -> str:
@@ -242,9 +263,11 @@ def header(s: dict[str, Any], width: int) -> list[Text]:
         _kv("raised", f"{count(m.get('raised'))} ({rate(m.get('raises_per_s'))})"),
         _kv("queued", count(m.get("queued")), "bold yellow" if m.get("queued") else ""),
     ]
-    if m.get("rss") is not None:
-        chunks.append(_kv("rss", size(m.get("rss"))))
     lines = _chunks_to_lines(chunks, width)
+    extra = _kv("rss", size(m.get("rss"))) if m.get("rss") is not None else None
+    if extra is not None and lines[-1].cell_len + 2 + extra.cell_len <= width:
+        lines[-1].append("  ")      # the master's own RSS only where it fits
+        lines[-1].append_text(extra)
     paths = [Text.assemble(("config ", "dim"), (m.get("config", ""), "")),
              Text.assemble(("socket ", "dim"), (m.get("socket", ""), ""))]
     if sum(p.cell_len for p in paths) + 3 <= width:
@@ -290,7 +313,7 @@ def state_cell(p: dict[str, Any], why: bool = False) -> Text:
     backoff or failed last exited, for views without a LAST EXIT column)."""
     t = _state_cell(p)
     if why and p["activity"] in ("backoff", "failed") and p.get("last_exit"):
-        t.append(f" ({p['last_exit']})", "dim")
+        t.append(f" ({exit_word(p['last_exit'])})", "dim")
     return t
 
 
@@ -298,6 +321,11 @@ def _state_cell(p: dict[str, Any]) -> Text:
     act = p["activity"]
     if p.get("folded"):
         return Text.assemble((act, STATE_STYLE.get(act, "")), (f" ×{p['folded']}", "dim"))
+    job = p.get("job")
+    if job is not None and act in ("idle", "busy") and not p.get("current"):
+        attempt = job.get("attempt") or 1
+        return Text.assemble(("busy", STATE_STYLE["busy"]), f" job {duration(job.get('for'))}",
+                             (f" try {attempt}" if attempt > 1 else "", "dim"))
     if act == "busy" and p.get("current"):
         cur = p["current"]
         more = p.get("in_flight", 1) - 1
@@ -436,7 +464,7 @@ def processes_table(procs: list[dict[str, Any]], width: int, wide: bool = False)
         cols["up"].cells.append(Text(duration(p.get("uptime")) if p.get("uptime") is not None
                                      else "-", "" if p.get("uptime") else "dim"))
         if wide:
-            cols["exit"].cells.append(Text(p.get("last_exit") or "", "dim"))
+            cols["exit"].cells.append(Text(exit_word(p.get("last_exit")), "dim"))
     return fit_table(list(cols.values()), width)
 
 
@@ -444,14 +472,14 @@ def signals_table(sigs: list[dict[str, Any]], now: float, width: int) -> Table:
     cols = {
         "num": Col("SIG", "right"),
         "target": Col("TARGET"),
-        "handler": Col("HANDLER", shrink=14, shorten=shorten_left),
+        "handler": Col("HANDLER", shrink=20, shorten=shorten_path),
         "raised": Col("RAISED", "right"),
         "delivered": Col("DELIV", "right", drop=1),
         "handled": Col("HANDLED", "right"),
         "failed": Col("FAIL", "right", drop=5),
         "dropped": Col("DROP/COAL", "right", drop=4),
-        "queued": Col("QUEUE", "right", drop=2),
-        "last": Col("LAST", "right", drop=3),
+        "queued": Col("QUEUE", "right", drop=3),
+        "last": Col("LAST", "right", drop=2),
     }
     for e in sigs:
         cols["num"].cells.append(Text(str(e["num"]), "bold"))
@@ -536,6 +564,7 @@ def spoolers_table(spoolers: list[dict[str, Any]], width: int) -> Table:
         "running": Col("RUNNING", "right"),
         "retrying": Col("RETRYING", "right", drop=1),
         "failed": Col("DEAD", "right"),
+        "done": Col("DONE", "right", drop=3),
     }
     for sp in spoolers:
         cols["name"].cells.append(Text(str(sp.get("name", "?"))))
@@ -544,6 +573,7 @@ def spoolers_table(spoolers: list[dict[str, Any]], width: int) -> Table:
         cols["running"].cells.append(_num(sp.get("running"), "yellow"))
         cols["retrying"].cells.append(_num(sp.get("retrying"), "yellow"))
         cols["failed"].cells.append(_num(_first(sp, "failed", "dead", "dead_lettered"), "bold red"))
+        cols["done"].cells.append(Text(count(sp.get("done"))))
     return fit_table(list(cols.values()), width)
 
 
@@ -590,15 +620,18 @@ def render_status(s: dict[str, Any], width: int | None = None,
     now = s.get("time") or 0.0
     head = header(s, width)
     procs = s.get("processes") or []
-    side_by_side = width >= WIDE
+    side_by_side = wide = width >= WIDE
     proc_rows = procs
 
     def build(rows: list[dict[str, Any]]) -> tuple[list[RenderableType], int]:
         if side_by_side:
-            left = processes_table(rows, width, wide=True)
+            # side by side only when both tables fit at their natural widths: a squeezed
+            # pair reads worse than the same tables one above the other
+            left = processes_table(rows, UNLIMITED, wide=True)
             lw = table_width(left)
-            rw = width - lw - 3
-            if rw >= 70:
+            sigs = s.get("signals") or []
+            rw = max(table_width(signals_table(sigs, now, UNLIMITED)) if sigs else 0, 60)
+            if lw + 3 + rw <= width:
                 right = _side_sections(s, now, rw)
                 lp: list[RenderableType] = [_summary(procs), left]
                 grid = Table.grid(padding=(0, 3))
@@ -606,10 +639,17 @@ def render_status(s: dict[str, Any], width: int | None = None,
                 grid.add_column(width=rw)
                 grid.add_row(Group(*lp), Group(*right))
                 return [*head, Text(""), grid], len(head) + 1 + max(_height(lp), _height(right))
-        body: list[RenderableType] = [_summary(procs), processes_table(rows, width)]
+        body: list[RenderableType] = [_summary(procs), processes_table(rows, width, wide)]
         body += [Text(""), *_side_sections(s, now, width)]
         return [*head, Text(""), *body], len(head) + 1 + _height(body)
 
+    jobs = {b.get("process"): b for sp in _items(s.get("spoolers"))
+            for b in sp.get("busy") or () if isinstance(b, dict)}
+    if jobs:   # a spooler process running a job is busy, though it runs no signal
+        procs = [{**p, "job": jobs[p["name"]],
+                  "activity": "busy" if p["activity"] == "idle" else p["activity"]}
+                 if p["name"] in jobs else p for p in procs]
+        proc_rows = procs
     parts, h = build(proc_rows)
     if height is not None and h > height:
         proc_rows = fold(procs, max(1, len(procs) - (h - height)))

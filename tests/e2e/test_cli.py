@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import socket
 
-import pytest
-
 TREE = """
 [workers]
 count = 2
@@ -93,22 +91,18 @@ def test_default_directory_finds_the_only_socket(master_factory, sigsup_cli, tmp
     assert (xdg / "sigsup").stat().st_mode & 0o777 == 0o700
 
 
-@pytest.mark.parametrize("num", ["256", "999", "1000000"])
-def test_out_of_range_exits_3(master_factory, num):
+def test_bad_signal_numbers_exit_3(master_factory):
+    """README: exit 3 when N is not 0..255 -- for "-1" or "abc" too, which must not come out
+    as click's usage error (exit 2 would read as "no master running")."""
     m = master_factory(TREE)
-    r = m.cli("raise", num)
-    assert r.returncode == 3, (r.stdout, r.stderr)
-    assert "out of range" in r.stderr and "0..255" in r.stderr
-    assert m.status()["master"]["raised"] == 0
-
-
-@pytest.mark.parametrize("num", ["-1", "-300", "abc", "1.5"])
-def test_not_a_signal_number_exits_3(master_factory, num):
-    """README: exit 3 when N is not 0..255 (not click's usage error, which is 2 = no master)."""
-    m = master_factory(TREE)
-    r = m.cli("raise", num)
-    assert r.returncode == 3, (r.stdout, r.stderr)
-    assert "0..255" in r.stderr
+    for num in ("256", "999", "1000000"):
+        r = m.cli("raise", num)
+        assert r.returncode == 3, (num, r.stdout, r.stderr)
+        assert "out of range" in r.stderr and "0..255" in r.stderr, (num, r.stderr)
+    for num in ("-1", "-300", "abc", "1.5"):
+        r = m.cli("raise", num)
+        assert r.returncode == 3, (num, r.stdout, r.stderr)
+        assert "0..255" in r.stderr, (num, r.stderr)
     assert m.status()["master"]["raised"] == 0
 
 
@@ -157,3 +151,44 @@ def test_status_json(master_factory):
     r = m.cli("status", env={"COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
     assert f"pid {m.pid}" in r.stdout and "worker1" in r.stdout and "spooler:s#1" in r.stdout
+
+
+COALESCE = """
+[workers]
+count = 1
+
+[signals.40]
+handler = "e2eapp:wait_release"
+target = "worker1"
+
+[signals.41]
+handler = "e2eapp:record"
+target = "worker1"
+
+[signals.43]
+handler = "e2eapp:record"
+target = "worker1"
+on_full = "coalesce"
+"""
+
+
+def test_coalesce_on_a_full_queue_is_reported_and_counted(master_factory):
+    m = master_factory(COALESCE, sup={"queue_size": 1, "window": 1})
+    assert m.cli("raise", "40").returncode == 0
+    m.wait_records(1, 40, "start")
+    assert m.cli("raise", "43").returncode == 0      # queued
+    for _ in range(2):
+        r = m.cli("raise", "43")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "signal 43: coalesced into a pending signal 43 for worker1" in r.stdout
+    r = m.cli("raise", "41")                          # the queue is full and 41 rejects
+    assert r.returncode == 3
+    s = m.signal_status(43)
+    assert (s["raised"], s["coalesced"], s["dropped"]) == (3, 2, 0)
+    (m.dir / "release").touch()
+    st = m.wait_handled(43, 1)
+    m.wait_for(lambda: m.status()["master"]["queued"] == 0, 10, "empty queues")
+    s = m.signal_status(43)
+    assert (s["raised"], s["handled"], s["coalesced"], s["failed"]) == (3, 1, 2, 0)
+    assert len(m.records(43)) == 1
+    assert m.signal_status(41, st)["dropped"] == 1

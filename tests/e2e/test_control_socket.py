@@ -85,8 +85,8 @@ def healthy(m, pids_before: dict[str, int]) -> None:
     """The master runs, answers status at once, and none of its children was restarted."""
     assert m.running()
     t0 = time.monotonic()
-    st = m.status(timeout=2.0)
-    assert time.monotonic() - t0 < 2.0
+    st = m.status(timeout=3.0)
+    assert time.monotonic() - t0 < 3.0
     assert st["master"]["state"] == "running"
     assert m.child_pids(st) == pids_before
     assert all(p["respawns"] == 0 for p in st["processes"])
@@ -122,13 +122,13 @@ def test_truncated_frame(m):
     healthy(m, before)
 
 
-@pytest.mark.parametrize("payload", [b"{not json", b"\xff\xfe\xfd", b"", b"{\"cmd\": \"status\""])
-def test_not_json_is_answered_and_closed(m, payload):
+def test_not_json_is_answered_and_closed(m):
     before = m.child_pids()
-    replies, closed = exchange(m, raw_message(payload), half_close=False)
-    assert closed
-    assert len(replies) == 1 and replies[0]["ok"] is False
-    assert "not JSON" in replies[0]["error"]
+    for payload in (b"{not json", b"\xff\xfe\xfd", b"", b'{"cmd": "status"', b"{'cmd': 1}"):
+        replies, closed = exchange(m, raw_message(payload), half_close=False)
+        assert closed, payload
+        assert len(replies) == 1 and replies[0]["ok"] is False, (payload, replies)
+        assert "not JSON" in replies[0]["error"], (payload, replies)
     healthy(m, before)
 
 
@@ -202,7 +202,7 @@ def test_silent_and_stalled_clients_do_not_block_others(m):
         for _ in range(3):
             t0 = time.monotonic()
             assert m.request({"cmd": "ping"}, timeout=2.0)["ok"]
-            assert time.monotonic() - t0 < 1.0
+            assert time.monotonic() - t0 < 3.0        # the idle timeout is 10 s
         r = m.cli("status", "--json", timeout=20)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["master"]["pid"] == m.pid

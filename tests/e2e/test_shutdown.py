@@ -140,3 +140,53 @@ def test_one_sigint_is_a_graceful_stop(master_factory):
     code = m.wait_exit(10)
     assert m.records(50, "done")
     check_clean_stop(m, pids, code)
+
+
+def test_shutdown_timeout_kills_what_still_runs(master_factory):
+    m = master_factory(TREE, sup={"shutdown_timeout": 1.0})
+    pids = children(m)
+    m.request({"cmd": "raise", "signum": 52})       # mule1 sleeps 30 s
+    m.wait_records(1, 52, "start")
+    t0 = time.monotonic()
+    os.kill(m.pid, signal.SIGTERM)
+    code = m.wait_exit(10)
+    assert 0.9 <= time.monotonic() - t0 < 6
+    assert not m.records(52, "done")
+    check_clean_stop(m, pids, code)
+    assert "shutdown_timeout (1 s) passed: killing mule1" in m.log()
+
+
+def test_restart_after_sigkill_reuses_the_stale_socket(master_factory):
+    m = master_factory(TREE)
+    first = children(m)
+    os.kill(m.pid, signal.SIGKILL)
+    m.wait_exit(5)
+    assert_all_gone(m, first, 2.0)
+    assert m.sock.exists()                      # nobody removed it: stale
+    old_pid = m.pid
+    m.start()                                   # same config, same socket
+    assert m.pid != old_pid
+    st = m.status()
+    assert st["master"]["pid"] == m.pid
+    assert set(children(m).values()).isdisjoint(first.values())
+    r = m.cli("raise", "53", "--wait")
+    assert r.returncode == 0, r.stderr
+
+
+def test_second_master_on_the_same_socket_is_refused(master_factory):
+    m = master_factory(TREE)
+    pids = children(m)
+    other = master_factory("[workers]\ncount = 1\n", sup={"socket": str(m.sock)}, start=False)
+    other.start(wait=False)
+    assert other.wait_exit(20) == 1
+    assert f"a master is already running at {m.sock}" in other.log()
+    # the first one is untouched
+    st = m.status()
+    assert st["master"]["pid"] == m.pid and m.child_pids(st) == pids
+
+
+def test_every_child_has_its_own_process_group(master_factory):
+    m = master_factory(TREE)
+    for name, pid in children(m).items():
+        assert os.getpgid(pid) == pid, name
+    assert os.getpgid(m.pid) == m.pid           # start_new_session in the harness

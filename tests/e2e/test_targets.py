@@ -129,21 +129,24 @@ def test_mule_targets(tree):
     assert sorted(r["mid"] for r in recs[23]) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(("signum", "members"), [
-    (30, {"mule1", "mule2"}), (32, {"mule1", "mule2"}), (31, {"mule3"}), (33, {"mule3"}),
-])
-def test_farm_targets(tree, signum, members):
+FARMS = {30: {"mule1", "mule2"}, 32: {"mule1", "mule2"}, 31: {"mule3"}, 33: {"mule3"}}
+
+
+def test_farm_targets(tree):
     """farmN / farm_NAME: one mule of that farm per raise, never one outside it; a burst
     uses every mule of the farm."""
     m = tree
-    results = m.raise_many(signum, 20)
-    for res in results:
-        assert len(res["recipients"]) == 1, res
-        assert res["recipients"][0] in members | {"farm:a", "farm:b"}, res
-    recs = settle(m, {signum: 20})
-    assert set(names(recs[signum])) == members
-    assert {r["mid"] for r in recs[signum]} == {int(n[4:]) for n in members}
-    assert len({r["rid"] for r in recs[signum]}) == 20
+    for signum, members in FARMS.items():
+        results = m.raise_many(signum, 20)
+        for res in results:
+            assert len(res["recipients"]) == 1, res
+            assert res["recipients"][0] in members | {"farm:a", "farm:b"}, res
+    recs = settle(m, {signum: 20 for signum in FARMS})
+    for signum, members in FARMS.items():
+        assert set(names(recs[signum])) == members, signum
+        assert {r["mid"] for r in recs[signum]} == {int(n[4:]) for n in members}
+        assert len({r["rid"] for r in recs[signum]}) == 20
+    assert not any(r["name"] == "mule4" for r in m.records())
 
 
 def test_spooler_targets(tree):
@@ -189,3 +192,84 @@ def test_no_stray_deliveries(tree):
     for p in st["processes"]:
         assert p["handled"] == per_proc[p["name"]], p
     assert sum(per_proc.values()) == sum(expected.values())
+
+
+CHEAPER = """
+[workers]
+count = 3
+cheaper = 1
+cheaper_idle = 600.0
+
+[signals.13]
+handler = "e2eapp:record"
+target = "workers"
+
+[signals.14]
+handler = "e2eapp:record"
+target = "active-workers"
+
+[signals.15]
+handler = "e2eapp:record"
+target = "worker3"
+"""
+
+
+def test_broadcast_reaches_cheaped_slots_when_they_start_again(master_factory):
+    """`workers`: every slot, a cheaped one when it runs again; `active-workers`: only the
+    running ones, never later."""
+    m = master_factory(CHEAPER)
+    st = m.status()
+    states = {p["name"]: p["state"] for p in st["processes"]}
+    assert states == {"worker1": "running", "worker2": "cheaped", "worker3": "cheaped"}
+    res = m.request({"cmd": "raise", "signum": 13})["result"]
+    assert sorted(res["recipients"]) == ["worker1", "worker2", "worker3"]
+    assert m.request({"cmd": "raise", "signum": 14})["result"]["recipients"] == ["worker1"]
+    st = m.wait_handled(14, 1)
+    st = m.wait_handled(13, 1)
+    assert [r["name"] for r in m.records(13)] == ["worker1"]
+    procs = {p["name"]: p for p in st["processes"]}
+    assert procs["worker2"]["queued"] == procs["worker3"]["queued"] == 1
+    assert procs["worker2"]["state"] == procs["worker3"]["state"] == "cheaped"
+
+    # a signal for worker3 itself starts it; it runs the broadcast it missed, then that one
+    m.request({"cmd": "raise", "signum": 15})
+    st = m.wait_handled(15, 1)
+    st = m.wait_handled(13, 2)
+    recs13 = m.records(13)
+    assert sorted(r["name"] for r in recs13) == ["worker1", "worker3"]
+    w3 = [r for r in m.records() if r["name"] == "worker3"]
+    assert [r["sig"] for r in w3] == [13, 15], "worker3 ran its queue out of order"
+    assert [r["name"] for r in m.records(14)] == ["worker1"]
+    procs = {p["name"]: p for p in m.status()["processes"]}
+    assert procs["worker2"]["state"] == "cheaped" and procs["worker2"]["queued"] == 1
+    assert m.signal_status(13)["handled"] == 2
+
+
+WAITER = """
+[workers]
+count = 1
+
+[mules]
+count = 2
+
+[mules.main]
+1 = "e2eapp:waiter"
+"""
+
+
+def test_unregistered_signal_goes_to_a_signal_wait_caller(master_factory):
+    """No table entry: the first process in signal_wait gets it; kept until one waits."""
+    m = master_factory(WAITER)
+    res = m.request({"cmd": "raise", "signum": 200})["result"]
+    assert res["recipients"] == ["signal_wait"]      # nobody waits yet: kept
+    st = m.status()
+    assert st["master"]["queued"] == 1
+    (m.dir / "go").touch()                            # mule1 starts calling signal_wait
+    (rec,) = m.wait_records(1, 200, "waited")
+    assert (rec["name"], rec["mid"]) == ("mule1", 1)
+    m.wait_for(lambda: m.proc_status("mule1")["activity"] == "waiting", 10, "mule1 waiting")
+    res = m.request({"cmd": "raise", "signum": 201})["result"]
+    assert res["recipients"] == ["mule1"]
+    m.wait_records(1, 201, "waited")
+    assert m.status()["master"]["queued"] == 0
+    assert not m.records(None, "run")                 # no handler ran anywhere

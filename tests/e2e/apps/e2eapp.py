@@ -179,6 +179,18 @@ def flood_program() -> None:
         sigsup.signal_wait(timeout=60)
 
 
+def waiter() -> None:
+    """Once ``go`` exists: record what each ``signal_wait()`` returns, forever."""
+    go = _here() / "go"
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while True:
+        got = sigsup.signal_wait(timeout=60)
+        if got is not None:
+            write(got, "waited")
+
+
 def crash_at_once() -> None:
     write(None, "crash")
     raise RuntimeError("crash-e2e: this mule program fails at once")
