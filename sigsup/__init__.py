@@ -202,10 +202,7 @@ def masterpid() -> int:
 
 @dataclass
 class EventHandle:
-    """An event source added at run time: ``.id`` names it, ``.remove()`` removes it.
-
-    (Added while ``sigsup start`` imports the preload modules, before the master exists, the
-    source is added when the master starts; ``id`` is 0 until then.)"""
+    """An event source added at run time: ``.id`` names it, ``.remove()`` removes it."""
 
     id: int
     kind: str
@@ -216,30 +213,8 @@ class EventHandle:
         return remove_event(self)
 
 
-# add_* calls made while the config check imports the preload modules (no master yet): the
-# master's scheduler makes them when it starts (sources/scheduler.py), in this same process
-_PENDING_EVENTS: list[tuple[EventHandle, str, dict[str, Any]]] = []
-
-
-def _importing_preload() -> bool:
-    import sys
-    f = sys._getframe(2)
-    while f is not None:
-        if f.f_code.co_name == "check_imports" and \
-                f.f_globals.get("__name__") == "sigsup.config.loader":
-            return True
-        f = f.f_back
-    return False
-
-
 def _add_event(cmd: str, signum: int, **fields: Any) -> EventHandle:
     check_signum(signum)
-    if context.current_or_none() is None and _importing_preload():
-        import os
-        if not os.environ.get("SIGSUP_SOCKET"):
-            handle = EventHandle(0, cmd[4:], signum)
-            _PENDING_EVENTS.append((handle, cmd, {"signum": signum, **fields}))
-            return handle
     reply = context.current().call(cmd, signum=signum, **fields)
     return EventHandle(int(reply["id"]), str(reply.get("kind", cmd[4:])), signum)
 

@@ -79,25 +79,30 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
     from sigsup.master.log import Log
     from sigsup.master.loop import Master
     try:
-        cfg = load_config(config, check_imports=True)
+        cfg = load_config(config)
     except ConfigError as exc:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)
+    if dashboard and not sys.stdout.isatty():
+        click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
+        sys.exit(EXIT_FAILED)
     log = Log(fmt=log_format, level="warning" if quiet else "debug" if verbose else "info")
+    master = Master(cfg, log=log)
+    # preload modules are imported with this master's runtime installed, so their
+    # module-level sigsup calls (register_signal, add_timer...) reach it; then every
+    # handler path is imported. Any problem stops here, before anything forks.
+    master.install_runtime()
+    try:
+        load_config(config, check_imports=True)
+    except ConfigError as exc:
+        click.echo(format_problems(exc), err=True)
+        sys.exit(EXIT_FAILED)
     if dashboard:
-        if not sys.stdout.isatty():
-            click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
-            sys.exit(EXIT_FAILED)
         from sigsup.master.log import log_level
         from sigsup.status.dashboard import fork_dashboard
         # returns in the forked master only; the parent shows the dashboard, then exits
-        log = fork_dashboard(str(cfg.supervisor.socket), log_level(log.level))
-    master = Master(cfg, log=log)
-    try:
-        master.preload()
-    except Exception as exc:
-        click.echo(f"sigsup: importing preload modules failed: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
+        piped = fork_dashboard(str(cfg.supervisor.socket), log_level(log.level))
+        log.stream, log.fmt, log.colour = piped.stream, piped.fmt, piped.colour
     try:
         code = master.run()
     except RuntimeError as exc:   # socket in use, and the like
@@ -110,9 +115,17 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
 @click.argument("config", type=click.Path(dir_okay=False))
 def check(config: str) -> None:
     """Check CONFIG as `start` would, imports included; exit 1 listing every problem."""
+    import io
+
     from sigsup.config import ConfigError, format_problems, load_config
+    from sigsup.master.log import Log
+    from sigsup.master.loop import Master
     try:
-        cfg = load_config(config, check_imports=True)
+        cfg = load_config(config)
+        # as in start: preload modules run against a master (this one never starts), so
+        # their module-level registrations are checked too
+        Master(cfg, log=Log(io.StringIO())).install_runtime()
+        load_config(config, check_imports=True)
     except ConfigError as exc:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)

@@ -21,7 +21,17 @@ from sigsup import context
 from sigsup.child.channel import ChildChannel
 from sigsup.context import Identity
 from sigsup.importing import HandlerImportError, resolve
-from sigsup.protocol.frames import DONE, DONE_ERROR, DONE_NO_HANDLER, DONE_OK, JSON, READY, RUN, pack, pack_json
+from sigsup.protocol.frames import (
+    DONE,
+    DONE_ERROR,
+    DONE_NO_HANDLER,
+    DONE_OK,
+    JSON,
+    READY,
+    RUN,
+    pack,
+    pack_json,
+)
 
 PR_SET_PDEATHSIG = 1
 

@@ -32,8 +32,17 @@ from sigsup.master.ossys import OsSys, describe_exit
 from sigsup.master.proc import Proc
 from sigsup.master.states import ALIVE, ProcState
 from sigsup.master.tree import build_procs, record_death, respawn_delay
-from sigsup.protocol.frames import (ACK, DONE, DONE_ERROR, JSON, RAISE, READY, ProtocolError, pack,
-                                    pack_json)
+from sigsup.protocol.frames import (
+    ACK,
+    DONE,
+    DONE_ERROR,
+    JSON,
+    RAISE,
+    READY,
+    ProtocolError,
+    pack,
+    pack_json,
+)
 from sigsup.routing.router import Router
 from sigsup.routing.table import SignalTable
 from sigsup.routing.targets import WORKERS
@@ -81,12 +90,17 @@ class Master:
 
     # -- start-up --------------------------------------------------------------------------
 
-    def preload(self) -> None:
-        """Import what ``preload`` names, in the master, before anything forks."""
+    def install_runtime(self) -> None:
+        """Make ``import sigsup`` in this process talk to this master (preload modules may
+        register signals, raise, add timers at import time), and put pythonpath first."""
         for p in reversed(self.sup.pythonpath):
             if str(p) not in sys.path:
                 sys.path.insert(0, str(p))
         context.install(MasterRuntime(self))
+
+    def preload(self) -> None:
+        """Import what ``preload`` names, in the master, before anything forks."""
+        self.install_runtime()
         for module in self.sup.preload:
             importlib.import_module(module)
 

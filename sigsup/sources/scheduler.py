@@ -167,7 +167,6 @@ class Scheduler:
         self.state.keep({s.key for s in self.sources.values() if isinstance(s, CronSource) and s.key})
         if any(isinstance(s, MonitorSource) for s in self.sources.values()):
             self._ensure_monitor_process()
-        self._run_pending_api_calls()
         self._in_start = False
         n = len(self.sources)
         if n:
@@ -176,19 +175,6 @@ class Scheduler:
                 kinds[s.kind] = kinds.get(s.kind, 0) + 1
             self.m.log.info("event sources: " + ", ".join(f"{v} {k}{'s' if v > 1 else ''}"
                                                            for k, v in kinds.items()))
-
-    def _run_pending_api_calls(self) -> None:
-        """``sigsup.add_timer(...)`` met while the config check imported the preload modules
-        (before this master existed): add them now, and give their handles an id."""
-        import sigsup
-        while sigsup._PENDING_EVENTS:
-            handle, cmd, fields = sigsup._PENDING_EVENTS.pop(0)
-            reply = self.m.commands.execute({"cmd": cmd, **fields}, origin="preload")
-            if reply.get("ok"):
-                handle.id = int(reply["id"])
-            else:
-                self.m.log.error(f"sigsup.{cmd}(signum={fields.get('signum')}) in a preload "
-                                 f"module failed: {reply.get('error')}")
 
     def deadline(self, now: float) -> float | None:
         self._drop_stale()

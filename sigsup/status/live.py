@@ -79,6 +79,18 @@ def watch(source: StatusSource, interval: float = 1.0, console: Console | None =
     """The live view until Ctrl-C (or ``refreshes`` screens, for tests)."""
     console = console or Console()
     n = 0
+    if not console.is_terminal:   # a file or a pipe: one frame after the other, no cursor games
+        try:
+            while refreshes is None or n < refreshes:
+                started = time.monotonic()
+                fetched = source.fetch()
+                console.print(frame(fetched, interval, source, console.width, 10_000))
+                console.print()
+                n += 1
+                time.sleep(max(0.0, started + interval - time.monotonic()))
+        except (KeyboardInterrupt, BrokenPipeError):
+            pass
+        return 0
     try:
         with Live(console=console, screen=screen, auto_refresh=False,
                   redirect_stdout=False, redirect_stderr=False) as live:

@@ -7,7 +7,8 @@
   flood of refusals is one line a second per signal, not one line per raise;
 - RSS and CPU of every process (psutil), sampled only when a status document is built
   and at most every ``RESOURCE_INTERVAL`` seconds however many clients ask;
-- the ``sigsup events`` subscribers (status/events.py).
+- the ``sigsup events`` subscribers (status/events.py);
+- and, once at start, the width of the log's prefix column, from the names of the tree.
 """
 
 from __future__ import annotations

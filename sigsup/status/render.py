@@ -320,18 +320,17 @@ def state_cell(p: dict[str, Any], why: bool = False) -> Text:
 def _state_cell(p: dict[str, Any]) -> Text:
     act = p["activity"]
     if p.get("folded"):
-        return Text.assemble((act, STATE_STYLE.get(act, "")), (f" ×{p['folded']}", "dim"))
+        sig = f" sig {p['fold_signum']}" if p.get("fold_signum") is not None else ""
+        return Text.assemble((act, STATE_STYLE.get(act, "")), sig, (f" ×{p['folded']}", "dim"))
     job = p.get("job")
     if job is not None and act in ("idle", "busy") and not p.get("current"):
         attempt = job.get("attempt") or 1
         return Text.assemble(("busy", STATE_STYLE["busy"]), f" job {duration(job.get('for'))}",
                              (f" try {attempt}" if attempt > 1 else "", "dim"))
     if act == "busy" and p.get("current"):
-        cur = p["current"]
-        more = p.get("in_flight", 1) - 1
+        cur = p["current"]   # what waits behind it is in the QUEUE column
         return Text.assemble(("busy", STATE_STYLE["busy"]),
-                             f" sig {cur['signum']} {duration(cur['for'])}",
-                             (f" +{more}" if more > 0 else "", "dim"))
+                             f" sig {cur['signum']} {duration(cur['for'])}")
     if act == "waiting":
         w = p.get("waiting_for")
         return Text.assemble(("waiting", STATE_STYLE["waiting"]),
@@ -374,8 +373,9 @@ def _rss(p: dict[str, Any]) -> Text:
 FOLD_QUIET = ("idle", "cheaped", "stopped", "starting", "waiting")
 # what may fold, tried in order until the rows fit: quiet and clean, quiet, anything
 FOLD_TIERS: tuple[Callable[[dict[str, Any]], bool], ...] = (
-    lambda p: p["activity"] in FOLD_QUIET and not p.get("failed") and not p.get("respawns"),
-    lambda p: p["activity"] in FOLD_QUIET,
+    lambda p: p["activity"] in FOLD_QUIET and not p.get("queued") and not p.get("failed")
+    and not p.get("respawns"),
+    lambda p: p["activity"] in FOLD_QUIET and not p.get("queued"),
     lambda p: True,
 )
 
@@ -390,11 +390,15 @@ def _folded(run: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [q[key] for q in run if q.get(key) is not None]
         return sum(vals) / len(vals) if vals else None
     p = run[0]
+    signums = {(q.get("current") or {}).get("signum") for q in run}
+    behind = sum(q.get("queued", 0) + max(0, q.get("in_flight", 0) - (1 if q.get("current") else 0))
+                 for q in run)
     return {
         "name": f"{p['name']}…{run[-1]['name']}", "kind": p["kind"], "groups": [],
         "pid": None, "activity": p["activity"], "state": p["state"], "folded": len(run),
-        "waiting_for": p.get("waiting_for"), "queued": total("queued") or 0,
-        "in_flight": total("in_flight") or 0, "current": None, "handled": total("handled"),
+        "waiting_for": p.get("waiting_for"), "queued": behind, "in_flight": 0,
+        "fold_signum": signums.pop() if len(signums) == 1 else None,
+        "current": None, "handled": total("handled"),
         "failed": total("failed"), "respawns": total("respawns"), "rss": mean("rss"),
         "cpu_percent": mean("cpu_percent"), "uptime": None, "last_exit": None,
     }
@@ -403,7 +407,8 @@ def _folded(run: list[dict[str, Any]]) -> dict[str, Any]:
 def fold(procs: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]:
     """At most ``max_rows`` rows if it can be done: the tail of the longest run of alike
     processes (same kind, same state) folds into one row, again until it fits. Quiet,
-    clean processes fold first; busy ones or ones that failed only if that is not enough."""
+    clean processes fold first; then quiet ones that failed; busy ones or ones with a
+    backlog only if that is not enough."""
     groups: list[list[dict[str, Any]]] = [[p] for p in procs]
     need = len(groups) - max_rows
     for fits in FOLD_TIERS:
@@ -413,10 +418,9 @@ def fold(procs: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]:
             while i < len(groups):
                 g = groups[i]
                 j = i + 1
-                if len(g) == 1 and fits(g[0]) and not g[0].get("queued"):
+                if len(g) == 1 and fits(g[0]):
                     key = (g[0]["kind"], g[0]["activity"], g[0].get("waiting_for"))
                     while j < len(groups) and len(groups[j]) == 1 and fits(groups[j][0]) and \
-                            not groups[j][0].get("queued") and \
                             (groups[j][0]["kind"], groups[j][0]["activity"],
                              groups[j][0].get("waiting_for")) == key:
                         j += 1

@@ -264,7 +264,7 @@ requests = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.binary(max_size=200) | requests.map(encode)
        | st.lists(requests, max_size=5).map(lambda rs: b"".join(map(encode, rs))))

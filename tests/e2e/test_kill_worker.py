@@ -42,9 +42,9 @@ def test_sigkill_worker_mid_flood(master_factory, target):
         st = m.status()
         p = m.proc_status("worker1", st)
         done = len(m.records(SIG))
-        return st if p["in_flight"] > 0 and st["master"]["queued"] > 0 and \
-            m.records(SIG, None) and done >= 100 and p["pid"] == old_pid else None
-    st = m.wait_for(busy_with_backlog, 20, "worker1 busy with a backlog")
+        return st if p["in_flight"] > 0 and st["master"]["queued"] > 0 and done >= 100 \
+            and p["pid"] == old_pid else None
+    m.wait_for(busy_with_backlog, 20, "worker1 busy with a backlog")
     handled_before = len([r for r in m.records(SIG) if r["pid"] == old_pid])
     os.kill(old_pid, signal.SIGKILL)
 
@@ -69,17 +69,21 @@ def test_sigkill_worker_mid_flood(master_factory, target):
     assert len(raised_ids - set(rids)) <= s["failed"]
 
     # worker1 came back as a new process, and it (or worker2) ran what was queued
+    def respawned():
+        st = m.status()
+        return st if m.proc_status("worker1", st)["state"] == "running" else None
+    st = m.wait_for(respawned, 10, "worker1 running again")
     w1 = m.proc_status("worker1", st)
     assert w1["pid"] and w1["pid"] != old_pid and w1["respawns"] >= 1 and w1["state"] == "running"
     assert "SIGKILL" in (w1["last_exit"] or ""), w1
     assert not m.alive(old_pid)
-    after_kill = Counter(r["pid"] for r in recs)
+    by_pid = Counter(r["pid"] for r in recs)
     assert handled_before > 0
     if target == "worker1":
-        assert set(after_kill) <= {old_pid, w1["pid"]}
-        assert after_kill[w1["pid"]] > 0, "the successor did not get worker1's queue"
+        assert set(by_pid) <= {old_pid, w1["pid"]}
+        assert by_pid[w1["pid"]] > 0, "the successor did not get worker1's queue"
     else:
         w2 = m.proc_status("worker2", st)
-        assert set(after_kill) <= {old_pid, w1["pid"], w2["pid"]}
+        assert set(by_pid) <= {old_pid, w1["pid"], w2["pid"]}
     assert sum(p["handled"] for p in st["processes"]) == s["handled"]
     assert m.proc_status("worker2", st)["respawns"] == 0

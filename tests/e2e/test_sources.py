@@ -113,7 +113,7 @@ def test_add_timer_in_a_preload_module(master_factory):
                        env={"E2E_PRELOAD_TIMER": "21"})
     m.wait_records(2, 21)
     wait_gone(m, 1)
-    assert "timer#1 added by preload: signal 21, every 0.05 s, 2 iterations" in m.log()
+    assert "timer#1 added by master: signal 21, every 0.05 s, 2 iterations" in m.log()
 
 
 # -- crons ---------------------------------------------------------------------------------
@@ -441,8 +441,8 @@ def test_example_chat(master_factory, tmp_path):
     assert r.returncode == 0, r.stderr
     for i in (1, 2, 3):                                  # every member got it
         m.wait_log(f"member {i} got: hello, room")
-    procs = {p["name"]: p for p in m.status()["processes"]}
-    assert all(procs[f"mule{i}"]["waiting_for"] == 30 for i in (1, 2, 3))
+    m.wait_for(lambda: all(m.proc_status(f"mule{i}")["waiting_for"] == 30 for i in (1, 2, 3)),
+               10, "every member back in signal_wait(30)")
 
 
 def test_example_cache(master_factory, tmp_path):

@@ -380,3 +380,12 @@ def test_header_is_one_json_line(store: JobStore) -> None:
     first = store.path(QUEUED, e.name).read_bytes().split(b"\n", 1)[0]
     header = json.loads(first)
     assert header["args"] == {"multi": "line\nvalue", "uni": "é"} and header["body_len"] == 1
+
+
+def test_a_job_is_never_due_before_its_at_and_a_plain_one_is_due_at_once(store, clock) -> None:
+    clock.t = 1_700_000_000.0004
+    store.put({}, at=clock.t + 10.0004)
+    store.put({})
+    later, now_ = sorted(store.entries(QUEUED), key=lambda e: -e.due)
+    assert later.due >= clock.t + 10.0004 and later.due - (clock.t + 10.0004) < 0.001
+    assert now_.due <= clock.t

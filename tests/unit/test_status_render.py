@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from sigsup.status import render
+from sigsup.status.live import watch, watch_json
 from sigsup.status.render import (
     count,
     duration,
@@ -291,3 +294,50 @@ def test_a_spooler_running_a_job_is_busy() -> None:
     row = next(ln for ln in out.splitlines() if ln.startswith("spooler:default#1"))
     assert "busy job 4.5s try 2" in row
     assert "2 busy" in out            # the summary counts it
+
+
+class FakeSource:
+    """A StatusSource that answers from a script: a document, or None for "no master"."""
+
+    def __init__(self, script: list[dict[str, Any] | None]) -> None:
+        self.script = list(script)
+        self.path = "/tmp/fake.sock"
+        self.last_seen: float | None = None
+
+    def fetch(self):
+        doc = self.script.pop(0) if self.script else None
+        if doc is None:
+            return None, f"master not running at {self.path}", "no socket there"
+        self.last_seen = NOW
+        return doc, "", ""
+
+
+def test_json_watch_says_an_outage_once_and_when_it_ends() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    source = FakeSource([doc(), None, None, doc()])
+    assert watch_json(source, 0.0, out, err, refreshes=4) == 0   # type: ignore[arg-type]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(check(json.loads(x)) == [] for x in lines)
+    said = err.getvalue().splitlines()
+    assert len(said) == 2
+    assert said[0].startswith("sigsup: master not running at /tmp/fake.sock (no socket there)")
+    assert "answers again" in said[1]
+
+
+def test_watch_without_a_terminal_prints_frame_after_frame() -> None:
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, color_system=None, force_terminal=False)
+    source = FakeSource([doc(), None])
+    assert watch(source, 0.0, console=console, refreshes=2) == 0   # type: ignore[arg-type]
+    text = buf.getvalue()
+    assert "processes 8" in text and "master not running at /tmp/fake.sock" in text
+    assert "retrying" in text and "Ctrl-C quits" in text
+
+
+def test_a_folded_busy_run_says_what_runs_and_what_waits() -> None:
+    procs = [proc(f"worker{i}", "worker", i, activity="busy", in_flight=2, queued=1,
+                  current={"signum": 17, "id": i, "for": 1.0}) for i in range(1, 9)]
+    rows = fold(procs, 3)
+    f = next(r for r in rows if r.get("folded"))
+    assert f["queued"] == 2 * f["folded"]            # one queued + one more in flight each
+    assert state_cell(f).plain == f"busy sig 17 ×{f['folded']}"
