@@ -181,9 +181,11 @@ class Master:
                 fds.append(q.sock.fileno())
             if q.output_fd >= 0:
                 fds.append(q.output_fd)
+        # and whatever else the loop watches (extensions' descriptors, a timerfd...)
+        fds.extend(key.fd for key in self.selector.get_map().values())
         with contextlib.suppress(Exception):
             fds.append(self.selector.fileno())  # type: ignore[attr-defined]
-        for fd in fds:
+        for fd in set(fds):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)

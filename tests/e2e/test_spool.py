@@ -34,6 +34,13 @@ retry_backoff_max = 1.0
 """
 
 
+SPOOLER_SIGNAL = """
+[signals.51]
+handler = "spool_jobs:on_signal"
+target = "spooler_default"
+"""
+
+
 def tree(processes: int = 1, extra: str = "", more: str = "") -> str:
     return BASE.format(processes=processes, extra=extra) + more
 
@@ -143,10 +150,16 @@ def test_retries_backoff_dead_letter_and_jobs_retry_drop(master_factory):
 
 
 def test_at_is_kept_to_the_second_and_priority_always_holds(master_factory):
-    m = master_factory(tree())
+    m = master_factory(tree(more=SPOOLER_SIGNAL))
+    # an idle spooler process handles the signals of its targets
+    assert m.cli("raise", "51", "--wait").returncode == 0
+    (idle_sig,) = records(m, ev="signal")
+    assert idle_sig["name"] == "spooler:default#1"
     with api(m):
         gate = sigsup.spool(do="block", file="gate")
         wait_records(m, 1, ev="start", id=gate)
+        # a busy one gets no signal until its job ends (the master keeps it)
+        assert m.request({"cmd": "raise", "signum": 51})["ok"]
         # the only spooler process is busy: these wait, and must run by priority, then age
         order = [("p0a", 0), ("p5a", 5), ("p10", 10), ("p5b", 5), ("p0b", 0), ("m1", -1)]
         ids = {sigsup.spool(priority=p, tag=t): t for t, p in order}
@@ -157,6 +170,9 @@ def test_at_is_kept_to_the_second_and_priority_always_holds(master_factory):
     wait_records(m, len(ids) + 1, ev="end", timeout=15)
     ran = [ids[r["id"]] for r in records(m, ev="start") if r["id"] in ids]
     assert ran == ["p10", "p5a", "p5b", "p0a", "p0b", "m1"]
+    (gate_end,) = records(m, ev="end", id=gate)
+    busy_sig = wait_records(m, 2, ev="signal")[1]
+    assert busy_sig["t"] > gate_end["t"]
     (st,) = wait_records(m, 1, ev="start", id=at_id, timeout=10)
     assert at <= st["t"] < at + 1.0, st["t"] - at
 

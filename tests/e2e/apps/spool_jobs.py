@@ -86,3 +86,8 @@ def spool_from_worker(num: int) -> None:
     job_id = sigsup.spool("default", priority=1, body=b"from a worker", who="worker",
                           wid=sigsup.worker_id())
     rec(ev="spooled", id=job_id)
+
+
+def on_signal(num: int) -> None:
+    """A handler for the spooler targets: runs in a spooler process between jobs."""
+    rec(ev="signal", num=num)
