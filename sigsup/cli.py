@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import click
@@ -75,39 +74,37 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
     A bad config is reported, every problem at once, before anything is forked.
     Every log line names its time, process and pid; colours only on a terminal.
     """
-    from sigsup.config import ConfigError, format_problems, load_config
+    from sigsup.config import ConfigError, format_problems
+    from sigsup.master.boot import load_master
     from sigsup.master.log import Log
-    from sigsup.master.loop import Master
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        click.echo(format_problems(exc), err=True)
-        sys.exit(EXIT_FAILED)
     if dashboard and not sys.stdout.isatty():
         click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
         sys.exit(EXIT_FAILED)
     log = Log(fmt=log_format, level="warning" if quiet else "debug" if verbose else "info")
-    master = Master(cfg, log=log)
-    # preload modules are imported with this master's runtime installed, so their
-    # module-level sigsup calls (register_signal, add_timer...) reach it; then every
-    # handler path is imported. Any problem stops here, before anything forks.
-    master.install_runtime()
+    # the file, then preload modules imported with this master's runtime installed (their
+    # module-level sigsup calls reach it), then every handler path: all problems at once,
+    # before anything forks
     try:
-        load_config(config, check_imports=True)
+        master = load_master(config, log)
     except ConfigError as exc:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)
+    cfg = master.config
+    board = None
     if dashboard:
-        from sigsup.master.log import log_level
         from sigsup.status.dashboard import fork_dashboard
-        # returns in the forked master only; the parent shows the dashboard, then exits
-        piped = fork_dashboard(str(cfg.supervisor.socket), log_level(log.level))
-        log.stream, log.fmt, log.colour = piped.stream, piped.fmt, piped.colour
+        # the dashboard is a forked child; this process stays the master (same pid), its
+        # output going to the dashboard as JSON lines instead of to the terminal
+        board = fork_dashboard(str(cfg.supervisor.socket))
+        log.stream, log.fmt, log.colour = sys.stdout, "json", False
     try:
         code = master.run()
     except RuntimeError as exc:   # socket in use, and the like
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_FAILED)
+    finally:
+        if board is not None:
+            board.finish()        # the dashboard prints the log's tail, then we exit
     sys.exit(code)
 
 
@@ -117,20 +114,18 @@ def check(config: str) -> None:
     """Check CONFIG as `start` would, imports included; exit 1 listing every problem."""
     import io
 
-    from sigsup.config import ConfigError, format_problems, load_config
+    from sigsup.config import ConfigError, format_problems
+    from sigsup.master.boot import load_master
     from sigsup.master.log import Log
-    from sigsup.master.loop import Master
     try:
-        cfg = load_config(config)
         # as in start: preload modules run against a master (this one never starts), so
         # their module-level registrations are checked too
-        Master(cfg, log=Log(io.StringIO())).install_runtime()
-        load_config(config, check_imports=True)
+        cfg = load_master(config, Log(io.StringIO())).config
     except ConfigError as exc:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)
     mules = cfg.mules.count
-    click.echo(f"{config}: ok ({cfg.workers.count} workers, {mules} mules, {len(cfg.farms)} farms, "
+    click.echo(f"{config}: ok ({cfg.workers.count} workers, {mules} mules, {len(cfg.farms)} farm{'' if len(cfg.farms) == 1 else 's'}, "
                f"{sum(s.processes for s in cfg.spoolers.values())} spooler processes, "
                f"{len(cfg.signals)} signals)")
 
@@ -199,23 +194,15 @@ def _print_raise(result: dict[str, Any], outcomes: list[dict[str, Any]] | None) 
               help="Seconds to wait for the master to exit (default: its shutdown_timeout + 5).")
 def stop(socket_path: str | None, config_path: str | None, timeout: float | None) -> None:
     """Stop the master: running handlers finish, then every process exits."""
-    import os
+    from sigsup.pids import wait_gone
     path = _socket(socket_path, config_path)
     reply = _request(path, {"cmd": "stop"})
     pid = int(reply.get("pid", 0))
-    deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
-    while pid and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        except PermissionError:
-            break
-        time.sleep(0.05)
-    else:
-        if pid:
-            click.echo(f"sigsup: master {pid} is still stopping", err=True)
-            sys.exit(EXIT_FAILED)
+    if timeout is None:
+        timeout = float(reply.get("shutdown_timeout", 55.0)) + 5.0
+    if pid and not wait_gone(pid, timeout):
+        click.echo(f"sigsup: master {pid} is still stopping after {timeout:g} s", err=True)
+        sys.exit(EXIT_FAILED)
     click.echo(f"master {pid} stopped")
 
 

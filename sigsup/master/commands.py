@@ -115,7 +115,7 @@ class Commands:
 
     def cmd_stop(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         self.m.request_stop(f"stop requested by {origin}")
-        return {"ok": True, "pid": self.m.pid}
+        return {"ok": True, "pid": self.m.pid, "shutdown_timeout": self.m.sup.shutdown_timeout}
 
     def cmd_raise(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = _signum(msg)

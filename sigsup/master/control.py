@@ -9,6 +9,7 @@ after ``idle_timeout``. Nothing a client sends can raise out of here into the lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -92,13 +93,22 @@ class ControlServer:
     def open(self) -> socket.socket:
         prepare_socket_path(self.path)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # bind and listen under a temporary name, then rename into place: a client (or
+        # another master probing for a stale socket) never finds a socket that refuses
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        if len(os.fsencode(tmp)) > 107:   # too long for AF_UNIX: bind in place instead
+            tmp = self.path
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
         old = os.umask(0o177)
         try:
-            s.bind(str(self.path))
+            s.bind(str(tmp))
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        os.chmod(tmp, 0o600)
         s.listen(128)
+        if tmp != self.path:
+            os.rename(tmp, self.path)
         s.setblocking(False)
         self.listener = s
         return s
@@ -115,8 +125,12 @@ class ControlServer:
             except FileNotFoundError:
                 pass
 
-    def accept(self, now: float) -> list[ControlConn]:
-        """Accept every pending client; returns the admitted ones."""
+    def accept(self, now: float, evict: Callable[[ControlConn], None]) -> list[ControlConn]:
+        """Accept every pending client; returns the admitted ones.
+
+        At the client limit the longest-idle client that is not waiting for anything is
+        evicted (through ``evict``) to make room, so silent clients cannot lock others out.
+        """
         out = []
         assert self.listener is not None
         while True:
@@ -138,8 +152,12 @@ class ControlServer:
                 self._refuse(s, f"uid {uid} may not control a master run by uid {self.uid}")
                 continue
             if len(self.conns) >= MAX_CLIENTS:
-                self._refuse(s, f"too many control clients ({MAX_CLIENTS})")
-                continue
+                idle = [c for c in self.conns.values()
+                        if c.closing or (c.streaming is None and not c.waits and not c.out)]
+                if not idle:
+                    self._refuse(s, f"too many busy control clients ({MAX_CLIENTS})")
+                    continue
+                evict(min(idle, key=lambda c: (not c.closing, c.last_activity)))
             conn = ControlConn(s, uid, now, self._next_id)
             self._next_id += 1
             self.conns[s.fileno()] = conn

@@ -37,11 +37,6 @@ _TB_CONTINUE = ("During handling of the above exception", "The above exception w
                 "Exception Group Traceback", "  + Exception Group Traceback")
 
 
-def log_level(value: int) -> str:
-    """The name of a level number (``Log.level``)."""
-    return next(name for name, v in LEVELS.items() if v == value)
-
-
 class Log:
     def __init__(self, stream: TextIO | None = None, *, fmt: str = "text", level: str = "info",
                  colour: bool | None = None) -> None:

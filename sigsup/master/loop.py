@@ -219,7 +219,7 @@ class Master:
             elif kind == CLIENT:
                 self._client_event(obj, _mask)
             elif kind == LISTEN:
-                for conn in self.control.accept(self.os.monotonic()):
+                for conn in self.control.accept(self.os.monotonic(), self._drop_client):
                     self.selector.register(conn.sock, selectors.EVENT_READ, (CLIENT, conn))
             elif kind == EXTENSION:
                 obj()

@@ -1,11 +1,13 @@
 """``sigsup start --dashboard``: the live status view and a tail of the logs, one screen.
 
 The master has one thread and never blocks on a terminal, so the dashboard is not in it:
-``fork_dashboard`` forks, the child goes on to be the master (its log, JSON lines, goes
-into a pipe) and the parent becomes the dashboard, a client like ``sigsup top`` that also
-reads that pipe. Both stay in the terminal's process group, so Ctrl-C reaches the master,
-which stops as usual while the dashboard shows it; the dashboard then leaves the screen,
-prints the last lines of the log and exits with the master's exit code.
+``fork_dashboard`` forks before the master runs; the child is the dashboard, a client like
+``sigsup top`` that also reads the master's output from a pipe, and this process stays the
+master (its pid unchanged, its stdout and stderr now that pipe, its log JSON lines). Both
+stay in the terminal's process group, so Ctrl-C reaches the master, which stops as usual
+while the dashboard shows it; when the master's output ends, the dashboard leaves the
+screen and prints the last lines of the log, and the master waits for that before it
+exits with its own code.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from sigsup.master.log import Log
 from sigsup.status.live import StatusSource, frame
 
 TAIL = 2000            # log lines kept
@@ -36,20 +37,58 @@ _KIND_STYLE = {"master": "bold", "worker": "cyan", "mule": "magenta", "spooler":
 _LEVEL_STYLE = {"warning": "yellow", "error": "red"}
 
 
-def fork_dashboard(socket: str, level: str, interval: float = 1.0) -> Log:
-    """Fork. In the child (the master-to-be) return its Log, writing into the dashboard's
-    pipe; in the parent run the dashboard and exit with the master's code."""
+class DashboardChild:
+    """The master's handle on its dashboard process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """End the master's output (the dashboard sees its end) and wait for the dashboard
+        to leave the screen, so the shell's prompt does not come back under it."""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def fork_dashboard(socket: str, interval: float = 1.0) -> DashboardChild:
+    """Fork the dashboard. Returns in the master (the parent), whose stdout and stderr go
+    to the dashboard from then on; the caller makes its log write JSON lines there."""
     r, w = os.pipe()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.dup2(w, 1)
-        os.dup2(w, 2)
-        os.close(w)
-        return Log(sys.stdout, fmt="json", level=level, colour=False)
+    if pid == 0:   # the dashboard: it runs no master code and leaves by os._exit
+        code = 1
+        try:
+            os.close(w)
+            code = Dashboard(r, StatusSource(lambda: socket), interval).run()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(r)
+    os.dup2(w, 1)
+    os.dup2(w, 2)
     os.close(w)
-    code = Dashboard(pid, r, StatusSource(lambda: socket), interval).run()
-    sys.exit(code)
+    return DashboardChild(pid)
 
 
 def log_line(rec: dict[str, Any] | str, width: int | None) -> Text:
@@ -71,15 +110,13 @@ def log_line(rec: dict[str, Any] | str, width: int | None) -> Text:
 
 
 class Dashboard:
-    def __init__(self, pid: int, fd: int, source: StatusSource, interval: float) -> None:
-        self.pid = pid
+    def __init__(self, fd: int, source: StatusSource, interval: float) -> None:
         self.fd = fd
         self.source = source
         self.interval = interval
         self.lines: deque[dict[str, Any] | str] = deque(maxlen=TAIL)
         self.buf = b""
         self.interrupts = 0
-        self.exit_code: int | None = None
         self.eof = False
 
     def _on_sigint(self, signum: int, frame: object) -> None:
@@ -101,19 +138,6 @@ class Dashboard:
             except ValueError:
                 rec = text
             self.lines.append(rec if isinstance(rec, (dict, str)) else text)
-
-    def _reap(self) -> None:
-        if self.exit_code is not None:
-            return
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            self.exit_code = 1
-            return
-        if pid:
-            self.exit_code = os.waitstatus_to_exitcode(status)
-            if self.exit_code < 0:
-                self.exit_code = 128 - self.exit_code
 
     def view(self, console: Console, width: int, height: int) -> RenderableType:
         fetched = self.source.fetch()
@@ -144,7 +168,7 @@ class Dashboard:
             with Live(console=console, screen=True, auto_refresh=False,
                       redirect_stdout=False, redirect_stderr=False) as live:
                 next_refresh = 0.0
-                while True:
+                while not self.eof:     # until the master's output ends: it is exiting
                     now = time.monotonic()
                     if now >= next_refresh:
                         width, height = console.size
@@ -152,19 +176,10 @@ class Dashboard:
                         next_refresh = now + self.interval
                     for _ in sel.select(max(0.0, next_refresh - time.monotonic())):
                         self._read()
-                    if self.eof:
-                        sel.unregister(self.fd)
-                        break
-                # the master closed its output: it is exiting
-                deadline = time.monotonic() + 10
-                while self.exit_code is None and time.monotonic() < deadline:
-                    self._reap()
-                    time.sleep(0.05)
         finally:
             sel.close()
             with contextlib.suppress(OSError):
                 os.close(self.fd)
-        self._reap()
         for rec in list(self.lines)[-20:]:
             console.print(log_line(rec, None))
-        return self.exit_code if self.exit_code is not None else 1
+        return 0

@@ -282,11 +282,13 @@ def test_dashboard_shows_status_and_logs_then_leaves_cleanly(master_factory):
     m = master_factory(TREE, start=False)
     dash = Pty(sigsup_cmd("start", str(m.cfg), "--dashboard"), m.env, cols=120, rows=40,
                cwd=str(m.dir))
-    m.proc = dash.proc                  # the fixture's teardown kills what is left
+    m.proc = dash.proc                  # the master itself; the fixture's teardown kills it
     try:
         dash.wait_for(lambda t: "processes 4" in t and "log" in t and "started" in t, 30,
                       "the dashboard with the tree and its log")
-        m.wait_running()
+        st = m.wait_running()
+        # the dashboard is the forked one: the master keeps the pid its children check
+        assert st["master"]["pid"] == dash.proc.pid
         assert m.cli("raise", "33", "--wait").returncode == 0
         dash.wait_for(lambda t: "hello-e2e from worker2" in t, 20, "the handler's print")
         dash.ctrl_c()

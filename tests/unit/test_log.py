@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from sigsup.master.log import Log, log_level
+from sigsup.master.log import LEVELS, Log
 
 PREFIX = re.compile(r"^(\d\d:\d\d:\d\d) (\S+)\[(\d+)\]\s* \| (.*)$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -107,7 +107,7 @@ def test_quiet_and_verbose_filter_the_master_not_the_children() -> None:
     verbose = Log(out, level="debug", colour=False)
     verbose.debug("details")
     assert "details" in out.getvalue()
-    assert log_level(verbose.level) == "debug" and log_level(quiet.level) == "warning"
+    assert (verbose.level, quiet.level) == (LEVELS["debug"], LEVELS["warning"])
 
 
 def test_a_childs_traceback_stays_prefixed_and_is_marked_an_error() -> None:
