@@ -28,6 +28,7 @@ registration overwriting one) fixed.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 from sigsup import context
 from sigsup.child.loop import POSTFORK_HOOKS
 from sigsup.locks import locked
-from sigsup.mules.api import MULEFUNCS, send
+from sigsup.mules.api import MAX_MESSAGE, MULEFUNCS, send
 from sigsup.routing.table import check_signum
 from sigsup.spool.api import TASKS, spool_task
 
@@ -65,17 +66,25 @@ def free_signal(handler: Callable[..., Any] | str, target: str = "worker",
     Asking again for the same handler and target returns the same number (no second
     entry): importing a decorated module in several processes is harmless."""
     path = handler if isinstance(handler, str) else _path(handler)
-    return _call_register(None, path, target, on_full)[0]
+    num = _call_register(None, path, target, on_full)[0]
+    if num is None:
+        raise RuntimeError("no signal number was allocated (no master here)")
+    return num
 
 
-def _call_register(num: int | None, path: str, target: str, on_full: str) -> tuple[int, bool]:
+def _call_register(num: int | None, path: str, target: str,
+                   on_full: str) -> tuple[int | None, bool]:
+    """(number, existing). The number is None when the runtime picked none (``sigsup check``
+    on a broken config imports modules against a runtime that registers nothing)."""
     reply = context.current().call("register", signum=num, handler=path,
                                    target=target or "worker", on_full=on_full)
-    return int(reply.get("signum", num if num is not None else -1)), bool(reply.get("existing"))
+    got = reply.get("signum", num)
+    return (got if isinstance(got, int) and not isinstance(got, bool) else None,
+            bool(reply.get("existing")))
 
 
 def _register(fn: Callable[..., Any], num: int | None, target: str,
-              on_full: str) -> tuple[int, bool]:
+              on_full: str) -> tuple[int | None, bool]:
     """(number, True if this handler and target were registered there already, not by the
     config: its event source exists then, added by whoever registered it first)."""
     if num is not None:
@@ -132,8 +141,8 @@ def _source(add: Callable[..., Any], describe: str, target: str, signum: int | N
         def register() -> None:
             num, existing = _register(fn, signum, target, on_full)
             key = (describe, num, args, repr(sorted(kwargs.items())))
-            if key not in _SOURCES and not existing:   # one source, however often imported
-                _SOURCES[key] = add(num, *args, **kwargs)
+            if num is not None and key not in _SOURCES and not existing:
+                _SOURCES[key] = add(num, *args, **kwargs)   # one source, however imported
             fn.signum = num                      # type: ignore[attr-defined]
             fn.event = _SOURCES.get(key)         # type: ignore[attr-defined]
         _when_ready(register)
@@ -216,6 +225,13 @@ def mulefunc(target: Any = None) -> Any:
 
         @functools.wraps(f)
         def call(*args: Any, **kwargs: Any) -> int:
+            try:
+                size = len(json.dumps([path, args, kwargs], allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"@mulefunc {path}: arguments must be JSON values: {exc}") from None
+            if size > MAX_MESSAGE:
+                raise ValueError(f"@mulefunc {path}: arguments take {size} bytes of JSON; the "
+                                 f"limit is {MAX_MESSAGE}")
             return send(where, kind="call", fn=path, args=list(args), kwargs=kwargs)
 
         call.run_here = f            # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ they do not survive a master restart.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,10 @@ class MessageExtension:
                 if not isinstance(fn, str):
                     raise _Refused("a call names its function ('fn')")
                 payload = {"fn": fn, "args": msg.get("args", []), "kwargs": msg.get("kwargs", {})}
+                size = len(json.dumps(payload))
+                if size > MAX_MESSAGE:
+                    raise _Refused(f"a call's arguments take at most {MAX_MESSAGE} bytes of "
+                                   f"JSON, these take {size}")
             if self.m.state != "running":
                 raise _Refused(f"the master is {self.m.state}")
             if queue.members and all(ms.proc.state is ProcState.FAILED for ms in queue.members):
