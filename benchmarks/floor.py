@@ -23,34 +23,19 @@ import json
 import os
 import selectors
 import socket
-import statistics
 import struct
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-MONO = time.CLOCK_MONOTONIC
+from benchmarks import common
 
-
-def now_ns() -> int:
-    """A timestamp comparable across processes (CLOCK_MONOTONIC)."""
-    return time.clock_gettime_ns(MONO)
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
-    if not sorted_values:
-        return float("nan")
-    k = max(0, min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
-
-
-def summarize_us(samples_ns: list[int]) -> dict[str, float]:
-    s = sorted(x / 1000 for x in samples_ns)
-    return {"p50": percentile(s, 50), "p90": percentile(s, 90), "p99": percentile(s, 99),
-            "min": s[0] if s else float("nan"), "max": s[-1] if s else float("nan"),
-            "samples": len(s)}
+MONO = common.MONO
+now_ns = common.now_ns
+percentile = common.percentile
+summarize_us = common.summarize_us
+spread = common.spread
 
 
 def _fork(fn: Callable[[], None]) -> int:
@@ -304,10 +289,6 @@ def measure(reps: int = 3, samples: int = 2000, messages: int = 20000) -> dict[s
     for _ in range(reps):
         runs.append(figures(samples, messages, samples // 2))
     return {"reps": runs, "summary": {k: spread([r[k] for r in runs]) for k in runs[0]}}
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,7 +133,7 @@ def windowed(fire: Callable[[int], Any], mv: Any, signum: int, n: int, receivers
     (for a one-of target, ``window`` ahead of the runs of all receivers together)."""
     slots = [count_slot(signum, r) for r in receivers]
     base = [mv[s] for s in slots]
-    raised = 0
+    raised = idle = 0
     while raised < n:
         if per_raise == 1:
             done = sum(mv[s] for s in slots) - sum(base)
@@ -141,7 +141,15 @@ def windowed(fire: Callable[[int], Any], mv: Any, signum: int, n: int, receivers
             done = min(mv[s] - b for s, b in zip(slots, base, strict=True))
         room = window - (raised - done)
         if room <= 0:
+            # the window is full: let the handlers run (a spooler runs at nice 19 in uWSGI,
+            # and a spinning raiser would starve it on a 2-core machine)
+            idle += 1
+            if idle < 64:
+                os.sched_yield()
+            else:
+                time.sleep(0.00002)
             continue
+        idle = 0
         for _ in range(min(room, n - raised)):
             fire(signum)
         raised += min(room, n - raised)

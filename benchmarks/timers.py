@@ -1,22 +1,23 @@
-"""sigsup timer jitter and file-event latency, beside a plain Python floor.
+"""Timer jitter and file-event latency: sigsup, uWSGI and a plain Python floor, side by side.
 
-A real master (2 workers) runs, for ``--seconds`` (default 60; ``--quick`` 10):
+For ``--seconds`` (default 65; ``--quick`` 15), all at the same time so they see the same load:
 
-* a 10 ms timer and a 1 s timer, added at run time through the control socket; each
-  handler stamps CLOCK_MONOTONIC when it starts. Lateness is measured two ways:
-    - master:  deadline -> the master raising it (the scheduler's own error; the status
-               keeps the last 1,024 samples of each timer),
-    - handler: deadline -> the handler starting in a worker (deadlines are anchor + k *
-               period, the anchor read with ``list_events`` ``detail``);
-* a file monitor (debounce 0) on a file this script rewrites every 50 ms: file write ->
-  handler start.
+* a sigsup master (2 workers) with a 10 ms and a 1 s timer, added at run time through the
+  control socket; each handler stamps CLOCK_MONOTONIC when it starts. Figures:
+    - jitter: |interval - period| between consecutive handler starts (mean, p99, max) and the
+      drift of the last firing from the ideal schedule anchored on the first;
+    - lateness: deadline -> the master raising it (the status keeps the last 1,024 samples of
+      each timer) and deadline -> the handler starting (the anchor read with ``list_events``);
+  and a file monitor (debounce 0) on a file this script rewrites every 50 ms: write -> handler;
+* uWSGI (when it is installed) with ``add_timer(sig, 1)``: the same jitter figures (uWSGI 2.0
+  has no sub-second timer);
+* the floor: a plain selectors loop in a child process keeping the same two timers on absolute
+  deadlines, half of the time waking with the select timeout alone (epoll rounds it to whole
+  milliseconds) and half with a timerfd (what the master does).
 
-The floor is a plain Python loop (selectors, the same absolute deadlines, no routing) in a
-child process, for ``--floor-seconds`` after the master run, half of it waking with the
-select timeout alone (epoll rounds it up to whole milliseconds) and half with a timerfd
-(what the master does): what the interpreter and the kernel give at best. Prints a table, writes benchmarks/results/timers.json.
+Prints a table, writes benchmarks/results/timers.json.
 
-    python -m benchmarks.timers [--quick] [--seconds S] [--json]
+    python -m benchmarks.timers [--quick] [--seconds S] [--no-uwsgi] [--json]
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.floor import percentile
+from benchmarks import common
+from benchmarks.common import percentile
 from sigsup.protocol.control import request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +69,7 @@ def summarize_ms(values_s: list[float]) -> dict[str, float]:
 # -- the floor ---------------------------------------------------------------------------
 
 
-def _floor_loop(seconds: float, use_timerfd: bool) -> dict[str, list[float]]:
+def _floor_loop(seconds: float, use_timerfd: bool) -> dict[str, list[Any]]:
     """A plain selectors loop keeping a 10 ms and a 1 s timer on absolute deadlines: with
     the select timeout alone (epoll: whole milliseconds), or with a timerfd (what the
     master uses on Linux)."""
@@ -80,6 +82,7 @@ def _floor_loop(seconds: float, use_timerfd: bool) -> dict[str, list[float]]:
     start = time.monotonic()
     k = {p: 1 for p in PERIODS.values()}
     late: dict[float, list[float]] = {p: [] for p in PERIODS.values()}
+    fires: dict[float, list[int]] = {p: [] for p in PERIODS.values()}
     end = start + seconds
     while True:
         now = time.monotonic()
@@ -95,15 +98,16 @@ def _floor_loop(seconds: float, use_timerfd: bool) -> dict[str, list[float]]:
             d = start + k[p] * p
             if now >= d:
                 late[p].append(now - d)
+                fires[p].append(time.clock_gettime_ns(time.CLOCK_MONOTONIC))
                 k[p] = int((now - start) // p) + 1
     if tfd is not None:
         tfd.close()
-    return {str(p): v for p, v in late.items()}
+    return {str(p): v for p, v in late.items()} | {f"fires-{p}": v for p, v in fires.items()}
 
 
-def floor_run(seconds: float) -> dict[str, dict[str, dict[str, float]]]:
-    """Lateness of the plain loops (half the time each), in a child process (so it is
-    measured like the master: one process, nothing else in it)."""
+def floor_start(seconds: float) -> tuple[int, int]:
+    """Start the plain loops (half the time each) in a child process, measured like the
+    master: one process, nothing else in it. ``floor_finish`` collects them."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -118,6 +122,11 @@ def floor_run(seconds: float) -> dict[str, dict[str, dict[str, float]]]:
         finally:
             os._exit(code)
     os.close(w)
+    return pid, r
+
+
+def floor_finish(handle: tuple[int, int]) -> dict[str, Any]:
+    pid, r = handle
     chunks = []
     while True:
         b = os.read(r, 1 << 20)
@@ -127,7 +136,16 @@ def floor_run(seconds: float) -> dict[str, dict[str, dict[str, float]]]:
     os.close(r)
     os.waitpid(pid, 0)
     data = json.loads(b"".join(chunks))
-    return {kind: {p: summarize_ms(v) for p, v in d.items()} for kind, d in data.items()}
+    out: dict[str, Any] = {}
+    for kind, d in data.items():
+        out[kind] = {p: summarize_ms(v) for p, v in d.items() if not p.startswith("fires-")}
+        out[kind]["jitter"] = {f"{float(p[6:]):g}s": common.jitter(v, float(p[6:]))
+                               for p, v in d.items() if p.startswith("fires-")}
+    return out
+
+
+def floor_run(seconds: float) -> dict[str, Any]:
+    return floor_finish(floor_start(seconds))
 
 
 # -- the master --------------------------------------------------------------------------
@@ -243,13 +261,7 @@ def run_master(seconds: float) -> dict[str, Any]:
             sys.stderr.write((tmp / "master.log").read_text()[-4000:])
         raise
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(master.pid, signal.SIGKILL)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            master.wait(5)
+        common.kill_group_tree(master, tuple(pids))
         log.close()
     stamps = read_stamps(out)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -275,6 +287,8 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
             "handled": len(run["stamps"][sig]),
             "master_ms": ev.get("late_ms"),
             "handler_ms": summarize_ms(late),
+            # |interval - period| between handler starts, and the last one's drift
+            "jitter": common.jitter(sorted(run["stamps"][sig]), period),
         }
     writes = run["writes"]
     runs = sorted(run["stamps"][FILE])
@@ -297,8 +311,8 @@ def fmt(d: dict[str, float] | None, key: str) -> str:
 
 
 def print_table(out: dict[str, Any]) -> None:
-    print(f"sigsup timers: {out['seconds']:g} s run, floor {out['floor_seconds']:g} s "
-          f"({out['machine']})")
+    print(f"sigsup timers: {out['seconds']:g} s run, floor and uWSGI beside it ({out.get('machine', '')})")
+    print("lateness of each firing against its deadline (ms):")
     print(f"{'':24}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'samples':>9}")
     for name in ("0.01s", "1s"):
         f = out["sigsup"][name]
@@ -311,48 +325,71 @@ def print_table(out: dict[str, Any]) -> None:
                   f"{(d or {}).get('samples', 0):>9}")
         print(f"{'':14}fired {f['fired']}, handled {f['handled']}, missed {f['missed']}, "
               f"coalesced {f['coalesced']}")
+    print("jitter |interval - period| between handler starts (ms), drift of the last firing:")
+    print(f"{'':24}{'mean':>10}{'p99':>10}{'max':>10}{'drift':>10}{'firings':>9}")
+    rows = []
+    for name in ("0.01s", "1s"):
+        rows.append((f"{name} sigsup", out["sigsup"][name]["jitter"]))
+        if name in out.get("uwsgi", {}):
+            rows.append((f"{name} uWSGI", out["uwsgi"][name]["jitter"]))
+        rows.append((f"{name} floor timerfd", out["floor"]["timerfd"]["jitter"].get(name)))
+    for label, j in rows:
+        if not j:
+            continue
+        print(f"{label:<24}{j['mean_ms']:>10.3f}{j['p99_ms']:>10.3f}{j['max_ms']:>10.3f}"
+              f"{j['drift_ms']:>10.3f}{j['firings']:>9}")
+    if "uwsgi" not in out:
+        print(f"uWSGI: skipped ({out.get('uwsgi_note')})")
     fi = out["sigsup"]["file"]
     d = fi["latency_ms"]
     print(f"{'file write -> handler':<24}{fmt(d, 'p50'):>10}{fmt(d, 'p99'):>10}{fmt(d, 'max'):>10}"
           f"{d['samples']:>9}")
-    r = out["ratios"]
-    print(f"ratios (sigsup / timerfd floor, p50): 10 ms timer master {r['fast_master_p50']:.2f}, "
-          f"handler {r['fast_handler_p50']:.2f}; 1 s timer master {r['slow_master_p50']:.2f}")
-    print(f"uWSGI (reference): 1 s timer |t - ideal| mean {UWSGI['timer_1s_mean_ms']} ms, "
-          f"p99 {UWSGI['timer_1s_p99_ms']} ms; file monitor raise -> handler p50 "
-          f"{UWSGI['fmon_p50_us']} µs (from the raise, not from the write)")
+
+
+def measure(seconds: float, with_uwsgi: bool = True) -> dict[str, Any]:
+    """sigsup's timers, uWSGI's 1 s timer and the floor loops, all during the same
+    ``seconds`` (side by side, so they see the same load)."""
+    from benchmarks import uwsgi_bench
+    fl = floor_start(seconds)
+    uw: Any = None
+    uw_note = "not requested"
+    try:
+        if with_uwsgi:
+            ok, uw_note = uwsgi_bench.available()
+            if ok:
+                uw = uwsgi_bench.TimerRun()
+        run = run_master(seconds)
+        uw_stamps = uw.finish() if uw is not None else None
+        uw = None
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(fl[0], signal.SIGKILL)
+        raise
+    finally:
+        if uw is not None:
+            uw.close()
+    floor = floor_finish(fl)
+    fig = figures(run)
+    out: dict[str, Any] = {"seconds": seconds, "sigsup": fig, "floor": floor,
+                           "uwsgi_note": uw_note}
+    if uw_stamps is not None:
+        st = sorted(uw_stamps.get(uwsgi_bench.TIMER, []))
+        out["uwsgi"] = {"1s": {"jitter": common.jitter(st, 1.0), "handled": len(st)}}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="10 s instead of 60 s")
+    ap.add_argument("--quick", action="store_true", help="15 s instead of 65 s")
     ap.add_argument("--seconds", type=float, default=None)
-    ap.add_argument("--floor-seconds", type=float, default=None)
+    ap.add_argument("--no-uwsgi", action="store_true", help="do not run uWSGI's timer beside")
     ap.add_argument("--json", action="store_true", help="print the JSON too")
     args = ap.parse_args(argv)
-    seconds = args.seconds or (8.0 if args.quick else 50.0)
-    floor_seconds = args.floor_seconds or (2.0 if args.quick else 10.0)
-    if args.quick and args.seconds is None:
-        seconds = 8.0
-    run = run_master(seconds)
-    fig = figures(run)
-    fl = floor_run(floor_seconds)
-    fast, slow = fig["0.01s"], fig["1s"]
-
-    def ratio(a: dict[str, float] | None, b: dict[str, float]) -> float:
-        return (a or {}).get("p50", float("nan")) / b["p50"] if b.get("p50") else float("nan")
-
-    out = {
-        "benchmark": "timers", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seconds": seconds, "floor_seconds": floor_seconds,
-        "machine": f"{platform.python_implementation()} {platform.python_version()}, "
-                   f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
-        "sigsup": fig, "floor": fl,
-        "ratios": {"fast_master_p50": ratio(fast["master_ms"], fl["timerfd"][str(0.01)]),
-                   "fast_handler_p50": ratio(fast["handler_ms"], fl["timerfd"][str(0.01)]),
-                   "slow_master_p50": ratio(slow["master_ms"], fl["timerfd"][str(1.0)])},
-        "uwsgi_reference": UWSGI,
-    }
+    seconds = args.seconds or (15.0 if args.quick else 65.0)
+    out = measure(seconds, not args.no_uwsgi)
+    out.update({"benchmark": "timers", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+                           f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}"})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
     print_table(out)

@@ -292,7 +292,7 @@ def __getattr__(name: str) -> Any:
 # ``from sigsup.spool.store import ...``, never ``import sigsup.spool.store``)
 
 from sigsup.locks import is_locked, lock, locked, unlock  # noqa: E402
-from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg  # noqa: E402  # noqa: E402
+from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg  # noqa: E402
 from sigsup.spool.api import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, spool  # noqa: E402
 
 __all__ += ["MAX_MESSAGE", "SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "MessageRefused",

@@ -152,7 +152,9 @@ class ChildLoop:
             fn(signum)
         except Exception as exc:
             print(f"signal {signum}: handler {self.handlers.get(signum)} raised:", file=sys.stderr)
-            traceback.print_exc()
+            tb = exc.__traceback__
+            # from the handler's own frame down: sigsup's calling frame tells the user nothing
+            traceback.print_exception(type(exc), exc, tb.tb_next if tb is not None else None)
             self._done_failed(signum, rid, f"{type(exc).__name__}: {exc}")
         else:
             self.channel.send(pack(DONE, signum, DONE_OK, rid))

@@ -71,6 +71,18 @@ class SpoolError(Exception):
     """A job could not be written, found or changed; the message says why."""
 
 
+class SpoolWriteError(SpoolError, OSError):
+    """A job could not be written (a full disk, a quota, permissions): nothing was queued.
+    Also an OSError, with the ``errno`` of the cause."""
+
+    @classmethod
+    def of(cls, store: JobStore, exc: OSError) -> SpoolWriteError:
+        err = cls(f"spooler {store.spooler!r}: job not queued: cannot write it in "
+                  f"{store.root}: {exc.strerror or exc}")
+        err.errno = exc.errno
+        return err
+
+
 @dataclass(frozen=True, order=False)
 class Entry:
     """A job as its file name describes it."""
@@ -254,9 +266,12 @@ class JobStore:
         if len(line) > MAX_ARGS:
             raise ValueError(f"job arguments take {len(line)} bytes of JSON; the limit is "
                              f"{MAX_ARGS}: put large data in the body")
-        self.ensure()
         tmp = self.path(TMP, f"{job_id}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            self.ensure()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise SpoolWriteError.of(self, exc) from exc
         try:
             try:
                 _write_all(fd, line)
@@ -265,9 +280,11 @@ class JobStore:
             finally:
                 os.close(fd)
             os.rename(tmp, self.path(QUEUED, job_name(job_id, priority, due, 0)))
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):     # ENOSPC, EDQUOT, EFBIG...: say what failed
+                raise SpoolWriteError.of(self, exc) from exc
             raise
         _fsync_dir(self.dirs[QUEUED])
         return job_id

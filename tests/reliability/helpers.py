@@ -1,0 +1,80 @@
+"""Helpers of the reliability suite (the fixtures are in conftest.py).
+
+The end-to-end harness (tests/e2e/conftest.py) is reused as it is: ``Master`` is a real
+``sigsup start`` in its own session, with polling waits and a teardown that kills every
+process it ever saw. Handler modules live in tests/e2e/apps (``APPS``) and, for this suite's
+own needs, in tests/reliability/apps (``REL_APPS``); ``sup()`` puts both on ``pythonpath``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parents[1])
+if _TESTS not in sys.path:          # pytest's rootdir-relative import puts it there already
+    sys.path.insert(0, _TESTS)
+
+from e2e.conftest import (  # noqa: E402,F401  (re-exported)
+    APPS,
+    POLL,
+    Master,
+    WaitTimeout,
+    alive,
+    clean_env,
+    kill_pid_and_group,
+    pids_with_tag,
+    proc_start_time,
+    read_records,
+    run_cli,
+    wait_for,
+)
+
+REL_APPS = Path(__file__).resolve().parent / "apps"
+PYTHONPATH = [str(APPS), str(REL_APPS)]
+SOAK_ENV = "SIGSUP_SOAK"
+
+
+def soaking(config: pytest.Config | None = None) -> bool:
+    """--soak on the command line, or SIGSUP_SOAK=1 in the environment."""
+    if os.environ.get(SOAK_ENV, "") not in ("", "0"):
+        return True
+    if config is not None:
+        try:
+            return bool(config.getoption("--soak"))
+        except ValueError:      # the option is not registered (this conftest loaded late)
+            return False
+    return False
+
+
+def sup(**extra: Any) -> dict[str, Any]:
+    """[supervisor] settings of this suite's trees: both app directories importable."""
+    return {"pythonpath": PYTHONPATH, **extra}
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB (VmRSS in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def connect(m: Master, timeout: float = 5.0) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(m.sock))
+    return s
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.monotonic()
+    out = fn()
+    return out, time.monotonic() - t0
