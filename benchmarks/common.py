@@ -131,6 +131,23 @@ def memory_of(procs: dict[str, int]) -> dict[str, Any]:
     return {"processes": per, "total": total, "count": len(per)}
 
 
+def startup_figures(t_launch: int, lines: list[tuple[str, int, int]], master_pid: int) -> dict[str, Any]:
+    """Launch -> last stamp and -> the master's stamp (ms), and the memory of every stamped
+    process (children named by kind and order: worker1, mule2...)."""
+    t_all = max(t for _k, _p, t in lines)
+    t_master = min(t for k, _p, t in lines if k == "master")
+    time.sleep(0.3)   # settled
+    procs = {"master": master_pid}
+    kids = sorted((x for x in lines if x[0] != "master"), key=lambda x: (x[0], x[2]))
+    counters: dict[str, int] = {}
+    for kind, pid, _t in kids:
+        counters[kind] = counters.get(kind, 0) + 1
+        procs[f"{kind}{counters[kind]}"] = pid
+    return {"launch_to_all_ms": (t_all - t_launch) / 1e6,
+            "launch_to_master_ms": (t_master - t_launch) / 1e6,
+            "memory": memory_of(procs)}
+
+
 # -- stamp files -----------------------------------------------------------------------------
 
 

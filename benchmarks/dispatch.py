@@ -64,6 +64,7 @@ TARGETS: dict[str, tuple[int, list[int], int]] = {
 }
 THROUGHPUT = ["worker-pipelined", "workers-pipelined", "mule2-pipelined", "spooler-pipelined",
               "worker-plain", "workers-plain"]
+PLAIN_SIG = {"worker": 18, "workers": 20}   # the plain runs count on numbers of their own
 LATENCY = {"worker": (30, "worker"), "mule2": (31, "mule2"), "fmon": (32, "worker")}
 WARMUP_SIG = {"worker": 50, "workers": 51, "mule2": 52, "spooler": 53}
 
@@ -101,7 +102,7 @@ def write_config(tmp: Path, args: argparse.Namespace, watched: Path, workers: in
         "",
     ]
     sigs = [(num, target) for target, (num, _r, _k) in TARGETS.items()]
-    sigs += [(WARMUP_SIG[t], t) for t in TARGETS]
+    sigs += [(WARMUP_SIG[t], t) for t in TARGETS] + [(n, t) for t, n in PLAIN_SIG.items()]
     for num, target in sigs:
         lines += [f"[signals.{num}]", f'handler = "{APP}:count"', f'target = "{target}"', ""]
     for num, target in LATENCY.values():
@@ -132,6 +133,8 @@ def plan(tmp: Path, args: argparse.Namespace, watched: Path) -> dict[str, Any]:
     for name in names:
         t, mode = name.split("-")
         num, rcv, k = TARGETS[t]
+        if mode == "plain":
+            num = PLAIN_SIG[t]
         scenarios.append({"kind": "throughput", "name": name, "target": t, "signum": num,
                           "mode": mode, "n": args.signals, "receivers": rcv, "per_raise": k,
                           "raise_window": args.raise_window})

@@ -7,6 +7,7 @@ loops and the figures compare like with like.
 
     GO                  the driver sets it to 1 once every process is ready
     LAT_CUR             the latency sample the raiser is about to raise
+    BLOCK               while 1, the handlers of the "queued" scenario wait
     CNT_BASE + (signum * MAXR + receiver) * 2       handler runs, then the CLOCK_MONOTONIC
                                                     time the last run finished
     LAT_BASE + i        CLOCK_MONOTONIC time at which the handler of latency sample i started
@@ -27,6 +28,7 @@ _clock = time.clock_gettime_ns
 
 GO = 0
 LAT_CUR = 1
+BLOCK = 2            # scale.py: handlers of the "queued" scenario wait while it is 1
 MAXR = 64            # receivers per signal: workers 1..40, mules 41.., a spooler 63
 MULE0 = 40
 SPOOLER = 63
@@ -144,7 +146,7 @@ def windowed(fire: Callable[[int], Any], mv: Any, signum: int, n: int, receivers
             # the window is full: let the handlers run (a spooler runs at nice 19 in uWSGI,
             # and a spinning raiser would starve it on a 2-core machine)
             idle += 1
-            if idle < 64:
+            if idle < 200:
                 os.sched_yield()
             else:
                 time.sleep(0.00002)
@@ -179,6 +181,36 @@ def throughput(fire: Callable[[int], Any], mv: Any, sc: dict[str, Any], pids: di
     return {**sc, "t0": t0, "t_raised": t_raised, "t_end": last, "handled": sum(runs),
             **cpu_delta(cpu0, cpu1), "per_receiver": runs, "refused": refused,
             "lost": n * k - sum(runs), "timed_out": sum(runs) < n * k}
+
+
+def queued(pipelined: Callable[[int, int], int], mv: Any, sc: dict[str, Any],
+           pids: dict[str, int]) -> dict[str, Any]:
+    """``n`` raises while every receiver is blocked in a handler (they queue in the master),
+    in 10 chunks, each timed; then the handlers go on and the drain is timed."""
+    signum, n, receivers = sc["signum"], sc["n"], sc["receivers"]
+    for r in receivers:
+        mv[count_slot(signum, r)] = 0
+        mv[count_slot(signum, r) + 1] = 0
+    mv[BLOCK] = 1
+    chunk = max(1, n // 10)
+    per_raise_ns = []
+    refused = 0
+    cpu0 = cpu_of(pids)
+    done = 0
+    while done < n:
+        k = min(chunk, n - done)
+        ta = _clock(MONO)
+        refused += pipelined(signum, k)
+        per_raise_ns.append((_clock(MONO) - ta) / k)
+        done += k
+    cpu1 = cpu_of(pids)
+    t_release = _clock(MONO)
+    mv[BLOCK] = 0
+    runs, last = wait_handled(mv, signum, receivers, n)
+    cpu2 = cpu_of(pids)
+    return {**sc, "raise_us_first": per_raise_ns[0] / 1000, "raise_us_last": per_raise_ns[-1] / 1000,
+            "t_release": t_release, "t_end": last, "handled": sum(runs), "refused": refused,
+            "cpu_raise_s": cpu_delta(cpu0, cpu1)["cpu_s"], "cpu_drain_s": cpu_delta(cpu1, cpu2)["cpu_s"]}
 
 
 def latency(fire: Callable[[int], Any], mv: Any, sc: dict[str, Any]) -> dict[str, Any]:

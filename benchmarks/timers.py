@@ -214,7 +214,7 @@ def read_stamps(path: Path) -> dict[int, list[int]]:
     return out
 
 
-def run_master(seconds: float) -> dict[str, Any]:
+def run_master(seconds: float, sigsup_src: str | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="sigsup-timers-"))
     watched = tmp / "watched.txt"
     watched.write_text("0")
@@ -223,7 +223,9 @@ def run_master(seconds: float) -> dict[str, Any]:
     sock = tmp / "m.sock"
     env = {**os.environ, "SIGSUP_BENCH_OUT": str(out)}
     env.pop("SIGSUP_SOCKET", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    src = [str(Path(sigsup_src).resolve())] if sigsup_src else []   # A/B: another sigsup
+    env["PYTHONPATH"] = os.pathsep.join(src + [str(ROOT)] + (
+        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     log = open(tmp / "master.log", "wb")  # noqa: SIM115
     master = subprocess.Popen([sys.executable, "-m", "sigsup", "start", "-q", str(cfg)],
                               cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -285,17 +285,7 @@ def startup_once(workers: int = 4, mules: int = 2, timeout: float = 20.0) -> dic
             time.sleep(0.002)
         else:
             raise UwsgiError(f"only {len(lines)} of {want} processes started:\n{inst.log_tail()}")
-        t_all = max(t for _k, _p, t in lines)
-        t_master = min(t for k, _p, t in lines if k == "master")
-        time.sleep(0.3)   # settled
-        procs = {"master": inst.proc.pid}
-        for i, (kind, pid, _t) in enumerate(sorted((x for x in lines if x[0] != "master"),
-                                                   key=lambda x: (x[0], x[2]))):
-            procs[f"{kind}{i}"] = pid
-        mem = common.memory_of(procs)
-        return {"launch_to_all_ms": (t_all - inst.t_launch) / 1e6,
-                "launch_to_master_ms": (t_master - inst.t_launch) / 1e6,
-                "memory": mem}
+        return common.startup_figures(inst.t_launch, lines, inst.proc.pid)
     finally:
         inst.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -130,6 +130,8 @@ def raiser() -> None:
         if sc["kind"] == "throughput":
             results.append(shm.throughput(_plain, mv, sc, pids,
                                           pipelined=_pipelined(sc.get("raise_window", 256))))
+        elif sc["kind"] == "queued":
+            results.append(shm.queued(_pipelined(sc.get("raise_window", 256)), mv, sc, pids))
         elif sc.get("fire") == "utime":
             path = sc["path"]
             results.append(shm.latency(lambda _s, p=path: os.utime(p), mv, sc))

@@ -103,8 +103,7 @@ class ChildChannel:
         self.seq += 1
         seq = self.seq
         self.send(pack(RAISE, signum, 0, seq))
-        f = self._await(lambda f: (f[0] == ACK and f[3] == seq) or (
-            f[0] == JSON and f[4].get("t") == "raised" and f[4].get("seq") == seq))
+        f = self.await_answer((seq,))
         if f[0] == ACK:
             return {"id": f[4], "signum": signum, "accepted": True, "recipients": f[2],
                     "coalesced": [], "refused": []}
@@ -119,6 +118,29 @@ class ChildChannel:
         self.seq += 1
         self.send(pack(RAISE, signum, 0, self.seq))
         return self.seq
+
+    def await_answer(self, seqs: Container[int]) -> Frame:
+        """The frame answering one of the raises in ``seqs``: an ACK, or a JSON "raised"
+        frame (refused or coalesced). The pipelined path: no closure, no dict per answer."""
+        deferred = self.deferred
+        kept: list[Frame] = []
+        try:
+            while True:
+                while deferred:
+                    f = deferred.popleft()
+                    t = f[0]
+                    if t == ACK:
+                        if f[3] in seqs:
+                            return f
+                    elif t == JSON and f[4].get("t") == "raised" and f[4].get("seq") in seqs:
+                        return f
+                    kept.append(f)
+                frames = self.receive(None)
+                if frames:
+                    deferred.extend(frames)
+        finally:
+            if kept:
+                deferred.extendleft(reversed(kept))
 
     def await_raise(self, seqs: Container[int]) -> tuple[int, dict[str, Any]]:
         """The answer to one of the raises in ``seqs``."""

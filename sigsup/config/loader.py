@@ -28,8 +28,6 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from sigsup.importing import HandlerImportError, resolve, split_path
 from sigsup.routing.targets import (
     MULES,
@@ -155,8 +153,21 @@ def parse_config(text: str, path: str | Path, *, check_imports: bool = False,
         m = re.search(r"line (\d+)", str(exc))
         line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
         raise ConfigError([Problem(display, "", f"invalid TOML: {exc}", line)]) from None
+    except ValueError as exc:     # tomllib lets int() fail on a number of over 4300 digits
+        raise ConfigError([Problem(display, "", f"invalid TOML: a number is too long ({exc})"
+                                   )]) from None
+    except RecursionError:
+        raise ConfigError([Problem(display, "", "invalid TOML: arrays or tables nested too "
+                                                "deeply")]) from None
     abs_path = Path(os.path.abspath(os.fspath(path)))
     builder = _Builder(display, text, abs_path, os.environ if env is None else env)
+    # TOML integers are 64-bit; tomllib reads any size (0x with 20,000 digits): refuse them
+    # here, so no check below meets an integer that float() or str() cannot take
+    for key_path in _huge_integers(doc):
+        builder.err(key_path, "integer out of range: TOML integers are 64-bit "
+                              "(-2**63..2**63-1)")
+    if builder.problems:
+        raise ConfigError(sorted(builder.problems, key=lambda p: (p.line is None, p.line or 0)))
     config = builder.build(doc)
     if check_imports:
         builder.check_imports()
@@ -751,6 +762,7 @@ class _Builder:
             self.err(path, f"a cron expression has 5 fields (minute hour day month weekday), "
                            f"or 6 with seconds first; {json.dumps(v)} has {n}")
             return BAD
+        from croniter import croniter  # only for a config with crons: slow to import
         try:
             it = croniter(expr, datetime(2001, 1, 1), second_at_beginning=(n == 6))
             it.get_next(datetime)
@@ -784,9 +796,16 @@ class _Builder:
             path = self.get(t, p, "path", self.file_path,
                             required="required: the file or directory to watch")
             wait = self.get(t, p, "wait_for_path", self.bool_, False)
-            if path is not BAD and wait is False and not path.exists():
-                self.err(p + ("path",), f"{str(path)!r} does not exist "
-                                        "(set wait_for_path = true to wait for it)")
+            if path is not BAD and wait is False:
+                try:
+                    missing = not path.exists()
+                except OSError as exc:   # a name too long, a loop of symlinks...
+                    self.err(p + ("path",), f"cannot use {str(path)!r}: {exc.strerror or exc}")
+                    path = BAD
+                    missing = False
+                if missing:
+                    self.err(p + ("path",), f"{str(path)!r} does not exist "
+                                            "(set wait_for_path = true to wait for it)")
             out.append(MonitorConfig(
                 signal=self.get(t, p, "signal", self.signal,
                                 required="required: the number of the signal to raise"),
@@ -878,7 +897,25 @@ def _dotted(name: str) -> bool:
 
 
 def _number_key(key: str) -> int | None:
-    return int(key) if _DIGITS.fullmatch(key) else None
+    if not _DIGITS.fullmatch(key):
+        return None
+    digits = key.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else None   # int() refuses over 4300 digits
+
+
+def _huge_integers(doc: Any) -> list[KeyPath]:
+    """Key paths of the integers outside TOML's 64-bit range."""
+    out: list[KeyPath] = []
+    stack: list[tuple[KeyPath, Any]] = [((), doc)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((path + (k,), x) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((path + (i,), x) for i, x in enumerate(v))
+        elif isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            out.append(path)
+    return out
 
 
 def _alternatives(choices: Iterable[str]) -> str:

@@ -14,6 +14,7 @@ import os
 import socket
 import stat
 import struct
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,20 @@ from sigsup.protocol.control import ControlProtocolError, Decoder, encode
 
 MAX_CLIENTS = 512
 MAX_OUTPUT = 64 * 1024 * 1024
+# A client with this much of its replies unread gets no more requests handled (and is not
+# read) until it reads, once all clients together hold OUT_BUDGET unread: clients that ask
+# and never read cost the master bounded memory, and one that writes a long pipeline
+# before it reads a reply (`socat`, `nc -N`) is still answered in full.
+OUT_HIGH = 256 * 1024
+OUT_BUDGET = 32 * 1024 * 1024
+# Requests of one client handled per loop turn: a pipelined burst of costly requests
+# (status) cannot hold the loop, and with it every other client and all routing, for long.
+BATCH = 32
 
 
 class ControlConn:
     __slots__ = ("sock", "decoder", "out", "last_activity", "closing", "streaming", "uid", "id",
-                 "waits")
+                 "waits", "pending")
 
     def __init__(self, sock: socket.socket, uid: int, now: float, cid: int) -> None:
         self.sock = sock
@@ -38,6 +48,7 @@ class ControlConn:
         self.uid = uid
         self.id = cid
         self.waits = 0          # requests answered later (raise --wait)
+        self.pending: deque[Any] = deque()   # decoded requests not handled yet (BATCH a turn)
 
     def reply(self, obj: dict[str, Any]) -> None:
         if len(self.out) > MAX_OUTPUT:
@@ -55,10 +66,20 @@ def peer_uid(sock: socket.socket) -> int:
 def prepare_socket_path(path: Path) -> None:
     """Create the socket's directory 0700 (if missing) and clear a stale socket.
 
-    Raises RuntimeError if a live master already answers there, or if the path holds
-    something that is not a socket.
+    Raises RuntimeError if a live master already answers there, if the path holds
+    something that is not a socket, or if the directory is another user's or writable by
+    others (who could swap the socket for their own: the /tmp/sigsup-UID attack).
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.parent.stat()
+    if st.st_uid not in (os.geteuid(), 0):
+        raise RuntimeError(f"{path.parent} belongs to uid {st.st_uid}: the control socket is "
+                           "not put in a directory another user controls; remove it or choose "
+                           "another [supervisor] socket")
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise RuntimeError(f"{path.parent} is writable by other users (mode "
+                           f"{stat.S_IMODE(st.st_mode):o}): they could replace the control "
+                           "socket; chmod go-w it or choose another [supervisor] socket")
     if not path.exists() and not path.is_symlink():
         return
     st = path.lstat()
@@ -89,6 +110,7 @@ class ControlServer:
         self.listener: socket.socket | None = None
         self._next_id = 1
         self.refused_uid = 0
+        self.backlog: set[ControlConn] = set()   # connections with pending requests
 
     def open(self) -> socket.socket:
         prepare_socket_path(self.path)
@@ -117,6 +139,7 @@ class ControlServer:
         for conn in list(self.conns.values()):
             conn.sock.close()
         self.conns.clear()
+        self.backlog.clear()
         if self.listener is not None:
             self.listener.close()
             self.listener = None
@@ -173,6 +196,8 @@ class ControlServer:
         s.close()
 
     def readable(self, conn: ControlConn, now: float) -> None:
+        if conn.pending or self.held(conn):
+            return   # read again once its requests are handled and its replies read
         try:
             data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -191,7 +216,17 @@ class ControlServer:
             conn.reply({"ok": False, "error": f"bad request: {exc}"})
             conn.closing = True
             return
-        for msg in messages:
+        conn.pending.extend(messages)
+        self.serve(conn)
+
+    def serve(self, conn: ControlConn) -> None:
+        """Handle up to BATCH of the client's pending requests, while its unread replies
+        stay under OUT_HIGH; the rest wait in ``backlog`` for the next loop turns."""
+        pending = conn.pending
+        n = 0
+        while pending and n < BATCH and not conn.closing and not self.held(conn):
+            msg = pending.popleft()
+            n += 1
             if not isinstance(msg, dict):
                 conn.reply({"ok": False, "error": "bad request: a request is a JSON object"})
                 continue
@@ -200,8 +235,24 @@ class ControlServer:
             except Exception as exc:  # a bug in a command must not take the master down
                 conn.reply({"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"})
                 self.log(f"control command {msg.get('cmd')!r} failed: {type(exc).__name__}: {exc}")
+        if conn.closing:
+            pending.clear()
+        if pending:
+            self.backlog.add(conn)
+        else:
+            self.backlog.discard(conn)
 
-    def flush(self, conn: ControlConn) -> None:
+    def runnable(self) -> list[ControlConn]:
+        """Connections with pending requests and room for their replies."""
+        return [c for c in self.backlog if not c.closing and not self.held(c)]
+
+    def held(self, conn: ControlConn) -> bool:
+        """True when ``conn`` must read its replies before more requests are handled."""
+        if len(conn.out) < OUT_HIGH:
+            return False
+        return sum(len(c.out) for c in self.conns.values()) >= OUT_BUDGET
+
+    def flush(self, conn: ControlConn, now: float | None = None) -> None:
         while conn.out:
             try:
                 n = conn.sock.send(conn.out)
@@ -212,6 +263,8 @@ class ControlServer:
                 conn.closing = True
                 return
             del conn.out[:n]
+            if now is not None:
+                conn.last_activity = now   # it reads its replies: not idle
 
     def expired(self, now: float) -> list[ControlConn]:
         """Clients idle past the timeout: stalled half-way through a request, not reading
@@ -222,4 +275,6 @@ class ControlServer:
 
     def drop(self, conn: ControlConn) -> None:
         self.conns.pop(conn.sock.fileno(), None)
+        self.backlog.discard(conn)
+        conn.pending.clear()
         conn.sock.close()

@@ -36,11 +36,11 @@ from sigsup.protocol.frames import (
     ACK,
     DONE,
     DONE_ERROR,
+    HEADER,
     JSON,
     RAISE,
     READY,
     ProtocolError,
-    pack,
     pack_json,
 )
 from sigsup.routing.router import Router
@@ -53,6 +53,7 @@ HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
 # bytes asked of one channel recv: a buffer over malloc's mmap threshold (128 KiB) costs an
 # mmap, an mremap and an munmap on every read, however few bytes arrive
 CHANNEL_READ = 65536
+_pack = HEADER.pack   # frames' pack() without its masking: sequence numbers and ids are u32
 
 
 class Master:
@@ -223,13 +224,21 @@ class Master:
                     self.selector.register(conn.sock, selectors.EVENT_READ, (CLIENT, conn))
             elif kind == EXTENSION:
                 obj()
+        if self.control.backlog:   # pipelined requests: a batch per client per turn
+            for conn in self.control.runnable():
+                self.control.serve(conn)
+                self._watch_client(conn)
+        dirty = self.router.dirty
+        if dirty:   # RUN frames out before the extensions' ticks: a shorter raise -> handler
+            for p in list(dirty):
+                self._write(p)
         self._tick(self.os.monotonic())
         self._flush()
 
     def _timeout(self, now: float) -> float:
         """Seconds until the next thing that is due (at most 1 s): the loop never spins."""
         t = 1.0
-        if self.router.dirty:
+        if self.router.dirty or (self.control.backlog and self.control.runnable()):
             return 0.0
         for p in self.procs:
             if p.state in (ProcState.BACKOFF, ProcState.FAILED):
@@ -306,9 +315,10 @@ class Master:
             if res.refused or res.coalesced:
                 p.out += pack_json({"t": "raised", "seq": seq, "result": res.as_dict()})
             else:
-                p.out += pack(ACK, signum, min(len(res.recipients), 0xFFFF), seq, res.id)
-        self.router.dirty.discard(p)   # to the end: its RUN frames go out before its ACK
-        self.router.dirty.add(p)
+                p.out += _pack(ACK, signum, min(len(res.recipients), 0xFFFF), seq, res.id)
+        dirty = self.router.dirty
+        dirty.pop(p, None)   # to the end: its RUN frames go out before its ACK
+        dirty[p] = None
 
     def _child_json(self, p: Proc, msg: dict[str, Any]) -> None:
         t = msg.get("t")
@@ -585,7 +595,7 @@ class Master:
                 self._write(p)
         for conn in list(self.control.conns.values()):
             if conn.out:
-                self.control.flush(conn)
+                self.control.flush(conn, self.os.monotonic())
                 self._watch_client(conn)
             if conn.closing and not conn.out:
                 self._drop_client(conn)
@@ -621,14 +631,15 @@ class Master:
         if mask & selectors.EVENT_READ:
             self.control.readable(conn, self.os.monotonic())
         if mask & selectors.EVENT_WRITE:
-            self.control.flush(conn)
+            self.control.flush(conn, self.os.monotonic())
         self._watch_client(conn)
 
     def _watch_client(self, conn: ControlConn) -> None:
         if conn.sock.fileno() < 0 or conn.sock.fileno() not in self.control.conns:
             return
-        # a closing connection is not read any more (EOF would wake the loop forever)
-        want = (0 if conn.closing else selectors.EVENT_READ) | (
+        # a closing connection is not read any more (EOF would wake the loop forever), nor
+        # one with too many unread replies (control.OUT_HIGH: it reads first)
+        want = (0 if conn.closing or self.control.held(conn) else selectors.EVENT_READ) | (
             selectors.EVENT_WRITE if conn.out else 0)
         if not want:
             return   # closing with nothing left to write: _flush drops it

@@ -64,6 +64,8 @@ class Decoder:
                 out.append(json.loads(raw))
             except ValueError as exc:
                 raise ControlProtocolError(f"not JSON: {exc}") from None
+            except RecursionError:   # [[[[... within the size limit: json recurses per level
+                raise ControlProtocolError("JSON nested too deeply") from None
         return out
 
     @property

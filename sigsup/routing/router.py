@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from sigsup.master.proc import Proc
 from sigsup.master.states import ProcState
-from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, RUN, pack
-from sigsup.routing.table import Entry, SignalTable, check_signum
+from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, HEADER, RUN
+from sigsup.routing.table import SIGNALS, Entry, SignalTable, check_signum
 from sigsup.routing.targets import ACTIVE, BROADCAST, POOL, PROCESS
 
 UNCLAIMED = "signal_wait"
+_pack = HEADER.pack
 
 
 class Raise:
@@ -60,16 +61,35 @@ class Watch:
             callback(self)
 
 
-@dataclass
 class RaiseResult:
-    """What the master did with a raise: who will run it, and what was refused and why."""
+    """What the master did with a raise: who will run it, and what was refused and why.
 
-    id: int
-    signum: int
-    recipients: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    coalesced: list[str] = field(default_factory=list)
-    raise_: Raise | None = None
+    A plain class with slots, not a dataclass: one is made for every raise, and a
+    dataclass with three ``default_factory`` lists costs twice as much to build."""
+
+    __slots__ = ("id", "signum", "recipients", "refused", "coalesced", "raise_")
+
+    def __init__(self, id: int, signum: int, recipients: list[str] | None = None,
+                 refused: list[tuple[str, str]] | None = None,
+                 coalesced: list[str] | None = None, raise_: Raise | None = None) -> None:
+        self.id = id
+        self.signum = signum
+        self.recipients: list[str] = [] if recipients is None else recipients
+        self.refused: list[tuple[str, str]] = [] if refused is None else refused
+        self.coalesced: list[str] = [] if coalesced is None else coalesced
+        self.raise_ = raise_
+
+    def __repr__(self) -> str:
+        return (f"RaiseResult(id={self.id!r}, signum={self.signum!r}, "
+                f"recipients={self.recipients!r}, refused={self.refused!r}, "
+                f"coalesced={self.coalesced!r}, raise_={self.raise_!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RaiseResult):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]   # mutable, like the dataclass it was
 
     @property
     def accepted(self) -> bool:
@@ -139,7 +159,8 @@ class Router:
                      policy: str | None = None) -> RaiseResult:
         """Route one raise. ``policy`` overrides the entry's ``on_full``; ``merge`` (timer-like
         sources) coalesces into an identical signal still queued even when there is room."""
-        check_signum(signum)
+        if type(signum) is not int or not 0 <= signum < SIGNALS:   # the usual case: no call
+            check_signum(signum)
         entry = self.table.entries[signum]
         rid = self.next_id
         self.next_id = rid + 1 if rid < 0xFFFFFFFF else 1
@@ -262,12 +283,12 @@ class Router:
         return r
 
     def _send(self, p: Proc, r: Raise) -> None:
-        p.out += pack(RUN, r.signum, 0, r.id)
+        p.out += _pack(RUN, r.signum, 0, r.id, 0)   # ids are u32 already
         p.inflight.append(r)
         p.sent_at.append(self.clock())
         r.pending += 1
         r.entry.counters.delivered += 1
-        self.dirty.add(p)
+        self.dirty[p] = None
         if self.on_event is not None:   # set only while `sigsup events` has subscribers
             self.on_event("deliver", {"process": p.name, "signum": r.signum, "id": r.id})
 

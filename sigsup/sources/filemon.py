@@ -40,7 +40,6 @@ from sigsup.protocol.frames import DONE, DONE_NO_HANDLER, JSON, READY, RUN, pack
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
-    from watchdog.observers.api import ObservedWatch
 
     from sigsup.child.loop import ChildLoop
 
@@ -109,6 +108,64 @@ class Watched:
         return p == self.path or self.path.startswith(p + "/")
 
 
+class WatchGroup:
+    """The monitors sharing one watch (a directory, recursive or not), and one watchdog
+    handler for all of them. An event finds the monitors of the paths it names in a dict
+    (a file monitor is indexed by its path), so its cost does not grow with the number of
+    files watched in the directory; directory and wait-mode monitors, few, see every event."""
+
+    def __init__(self, mon: Monitor, directory: str) -> None:
+        self.mon = mon
+        self.directory = directory
+        self.watch: Any = None
+        self.files: dict[str, dict[int, Watched]] = {}   # path -> file monitors of it
+        self.others: dict[int, Watched] = {}             # dir and wait monitors
+        self.size = 0
+
+    def add(self, w: Watched) -> None:
+        with self.mon.lock:
+            if w.mode == "file":
+                self.files.setdefault(w.path, {})[w.id] = w
+                w.extra["indexed"] = w.path
+            else:
+                self.others[w.id] = w
+                w.extra["indexed"] = None
+            self.size += 1
+
+    def remove(self, w: Watched) -> None:
+        with self.mon.lock:
+            path = w.extra.pop("indexed", None)
+            if path is not None:
+                same = self.files.get(path, {})
+                same.pop(w.id, None)
+                if not same:
+                    self.files.pop(path, None)
+            else:
+                self.others.pop(w.id, None)
+            self.size -= 1
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        """On watchdog's thread: the event to each monitor it may concern."""
+        paths = [os.fsdecode(event.src_path)]
+        dest = getattr(event, "dest_path", "")
+        if dest:
+            paths.append(os.fsdecode(dest))
+        with self.mon.lock:
+            targets = list(self.others.values())
+            for p in paths:
+                same = self.files.get(p)
+                if same:
+                    targets.extend(same.values())
+            if event.is_directory and paths[0] == self.directory and self.files:
+                # the watched directory itself went away: every file monitor re-arms
+                targets.extend(w for same in self.files.values() for w in same.values())
+        seen: set[int] = set()
+        for w in targets:
+            if w.id not in seen:
+                seen.add(w.id)
+                self.mon.on_event(w, event)
+
+
 class Monitor:
     def __init__(self, loop: ChildLoop) -> None:
         from watchdog.observers import Observer
@@ -126,8 +183,9 @@ class Monitor:
         self.observer = Observer()
         self.observer.daemon = True
         self.observer.start()
-        # (directory, recursive) -> (watch, number of monitors using it)
-        self.watches: dict[tuple[str, bool], tuple[ObservedWatch, int]] = {}
+        # (directory, recursive) -> the monitors sharing that watch
+        self.watches: dict[tuple[str, bool], WatchGroup] = {}
+        self.errored: set[int] = set()        # monitors in "error" mode (retried on a timer)
 
     # -- events, on watchdog's threads -----------------------------------------------------
 
@@ -168,39 +226,36 @@ class Monitor:
 
     def _watch(self, w: Watched, directory: str, recursive: bool) -> None:
         from watchdog.events import FileSystemEventHandler
-        mon = self
-
-        class Handler(FileSystemEventHandler):
-            def dispatch(self, event: FileSystemEvent) -> None:
-                try:   # an exception would kill watchdog's dispatcher thread silently
-                    mon.on_event(w, event)
-                except Exception:
-                    traceback.print_exc()
 
         key = (directory, recursive)
-        handler = Handler()
-        if key in self.watches:
-            watch, n = self.watches[key]
-            self.observer.add_handler_for_watch(handler, watch)
-            self.watches[key] = (watch, n + 1)
-        else:
-            watch = self.observer.schedule(handler, directory, recursive=recursive)
-            self.watches[key] = (watch, 1)
-        w.handler, w.watch, w.where = handler, watch, directory
+        group = self.watches.get(key)
+        if group is None:
+            group = WatchGroup(self, directory)
+
+            class Handler(FileSystemEventHandler):
+                def dispatch(self, event: FileSystemEvent) -> None:
+                    try:   # an exception would kill watchdog's dispatcher thread silently
+                        group.dispatch(event)
+                    except Exception:
+                        traceback.print_exc()
+
+            group.watch = self.observer.schedule(Handler(), directory, recursive=recursive)
+            self.watches[key] = group
+        group.add(w)
+        w.handler, w.watch, w.where = group, group.watch, directory
         w.extra["key"] = key
 
     def _unwatch(self, w: Watched) -> None:
         key = w.extra.pop("key", None)
         if key is None or w.watch is None:
             return
-        watch, n = self.watches.get(key, (None, 0))
-        with contextlib.suppress(Exception):
-            if n <= 1:
-                self.observer.unschedule(watch)
+        group = self.watches.get(key)
+        if group is not None:
+            group.remove(w)
+            if group.size <= 0:
                 self.watches.pop(key, None)
-            else:
-                self.observer.remove_handler_for_watch(w.handler, watch)
-                self.watches[key] = (watch, n - 1)
+                with contextlib.suppress(Exception):
+                    self.observer.unschedule(group.watch)
         w.handler = w.watch = None
 
     def arm(self, w: Watched) -> None:
@@ -225,6 +280,10 @@ class Monitor:
             w.mode = "error"
             w.error = limit_message(exc, w.path)
             w.retry_at = time.monotonic() + RETRY_ERROR
+        if w.mode == "error":
+            self.errored.add(w.id)
+        else:
+            self.errored.discard(w.id)
         if was_waiting and w.mode in ("dir", "file") and "created" in w.events:
             with self.lock:   # the path it waited for appeared
                 self.pending[w.id] = self.pending.get(w.id, 0) + 1
@@ -248,6 +307,7 @@ class Monitor:
 
     def remove(self, mid: int) -> None:
         w = self.monitors.pop(mid, None)
+        self.errored.discard(mid)
         if w is not None:
             self._unwatch(w)
         with self.lock:
@@ -304,7 +364,7 @@ class Monitor:
             while self.channel.deferred:
                 self.on_frame(self.channel.deferred.popleft())
             timeout = None
-            errored = [w for w in self.monitors.values() if w.mode == "error"]
+            errored = [self.monitors[m] for m in self.errored if m in self.monitors]
             if errored:
                 timeout = max(0.0, min(w.retry_at for w in errored) - time.monotonic())
             for key, _ in sel.select(timeout):

@@ -32,8 +32,14 @@ def number(msg: dict[str, Any], name: str, default: float | None, lo: float,
     v = msg.get(name, default)
     if v is None:
         raise BadRequest(f"missing field {name!r}")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise BadRequest(f"{name} must be a number, not {v!r}")
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:        # a JSON integer of hundreds of digits
+        finite = False
+    if not finite:
+        raise BadRequest(f"{name} must be a finite number of a usable size, not {v!r}")
     if v < lo or (open_lo and v == lo):
         raise BadRequest(f"{name} must be {'more than' if open_lo else 'at least'} {lo:g}, "
                          f"got {v!r}")
@@ -92,11 +98,17 @@ def monitor_path(msg: dict[str, Any], base: Path, wait: bool) -> str:
     v = msg.get("path")
     if not isinstance(v, str) or not v:
         raise BadRequest("path must be a non-empty string (the file or directory to watch)")
+    if "\0" in v:
+        raise BadRequest("path cannot contain a NUL character")
     p = Path(v).expanduser()
     if not p.is_absolute():
         p = base / p
     p = Path(os.path.abspath(p))   # normalised, symlinks kept: a replaced link is seen
-    if not wait and not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as exc:         # a name too long, a loop of symlinks...
+        raise BadRequest(f"path {str(p)!r}: {exc.strerror or exc}") from None
+    if not wait and not exists:
         raise BadRequest(f"path {str(p)!r} does not exist (pass wait_for_path=True to wait "
                          "for it)")
     return str(p)

@@ -216,19 +216,20 @@ class Scheduler:
 
     def status(self) -> list[dict[str, Any]]:
         now, wall = self._now()
-        out = []
-        for src in self.sources.values():
-            nf: float | None = None
-            if isinstance(src, TimerSource) and src.periodic is not None:
-                nf = wall + (src.periodic.deadline - now)
-            elif isinstance(src, CronSource):
-                nf = src.next
-            elif isinstance(src, MonitorSource) and src.due is not None:
-                nf = wall + (src.due - now)
-            e = src.status(nf)   # type: ignore[attr-defined]
-            e["next_fire_in"] = round(max(0.0, nf - wall), 6) if nf is not None else None
-            out.append(e)
-        return out
+        return [self._status_of(src, now, wall) for src in self.sources.values()]
+
+    @staticmethod
+    def _status_of(src: Source, now: float, wall: float) -> dict[str, Any]:
+        nf: float | None = None
+        if isinstance(src, TimerSource) and src.periodic is not None:
+            nf = wall + (src.periodic.deadline - now)
+        elif isinstance(src, CronSource):
+            nf = src.next
+        elif isinstance(src, MonitorSource) and src.due is not None:
+            nf = wall + (src.due - now)
+        e = src.status(nf)   # type: ignore[attr-defined]
+        e["next_fire_in"] = round(max(0.0, nf - wall), 6) if nf is not None else None
+        return e
 
     def commands(self) -> dict[str, Callable[[dict[str, Any], str], dict[str, Any]]]:
         return self._commands
@@ -411,8 +412,9 @@ class Scheduler:
     def _added(self, src: Source, origin: str) -> dict[str, Any]:
         self.m.log.info(f"{src.label} added by {origin}: signal {src.signal}, {src.spec()}"
                         + (f", {src.iterations.total} iterations" if src.iterations.total else ""))
+        # this source's entry only: building every entry made each add O(sources)
         return {"ok": True, "id": src.id, "kind": src.kind,
-                "event": next(e for e in self.status() if e["id"] == src.id)}
+                "event": self._status_of(src, *self._now())}
 
     def _timer_cmd(self, kind: str, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = requests.signum(msg)

@@ -16,11 +16,15 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 
 CLOCK_MONOTONIC = 1
 TFD_NONBLOCK = os.O_NONBLOCK
 TFD_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
 TFD_TIMER_ABSTIME = 1
+# a deadline further away than this (a timer of 1e308 s) is armed this far off: the loop
+# arms it again when that fires; nanoseconds of 1e308 s fit no timespec
+ARM_MAX = 86400.0
 
 
 class _Timespec(ctypes.Structure):
@@ -58,7 +62,7 @@ class TimerFd:
         if when is None:
             spec.it_value.tv_sec = spec.it_value.tv_nsec = 0
         else:
-            ns = max(1, int(when * 1_000_000_000))
+            ns = max(1, int(min(when, time.monotonic() + ARM_MAX) * 1_000_000_000))
             spec.it_value.tv_sec, spec.it_value.tv_nsec = divmod(ns, 1_000_000_000)
         if self._settime(self.fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
             err = ctypes.get_errno()

@@ -144,7 +144,7 @@ def _row(store: JobStore, state: str, e: Entry, now: float) -> dict[str, Any]:
     row["task"] = job.task
     errors = [h.get("error") for h in job.history if h.get("error")]
     if errors:
-        row["error"] = errors[-1]
+        row["error"] = str(errors[-1])   # a hand-edited history may hold anything
     row["history"] = job.history
     return row
 
@@ -153,12 +153,14 @@ def when(row: dict[str, Any], now: float) -> str:
     if row["state"] == "running":
         return f"pid {row['pid']}"
     d = row["due"] - now
-    if row["state"] == "failed":
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["due"]))
-    if d <= 0:
+    if row["state"] != "failed" and d <= 0:
         return "now"
-    return f"in {d:.1f}s" if d < 120 else time.strftime("%Y-%m-%d %H:%M:%S",
-                                                        time.localtime(row["due"]))
+    if row["state"] != "failed" and d < 120:
+        return f"in {d:.1f}s"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["due"]))
+    except (OverflowError, ValueError, OSError):   # a due time no calendar holds
+        return f"in {d:.3g}s"
 
 
 def one_line(row: dict[str, Any]) -> str:

@@ -186,7 +186,7 @@ class SpoolExtension:
 
     def cmd_wake(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         name = msg.get("spooler")
-        if name not in self.stores:
+        if not isinstance(name, str) or name not in self.stores:
             return {"ok": False, "error": f"no spooler named {name!r}"}
         self.wake(name)
         return {"ok": True}

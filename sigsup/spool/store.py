@@ -350,9 +350,13 @@ class JobStore:
                 header = json.loads(line)
             except ValueError as exc:
                 raise SpoolError(f"{entry.name}: bad header: {exc}") from None
+            except RecursionError:
+                raise SpoolError(f"{entry.name}: bad header: nested too deeply") from None
             if not isinstance(header, dict) or not isinstance(header.get("body_len"), int):
                 raise SpoolError(f"{entry.name}: bad header")
             n = header["body_len"]
+            if not 0 <= n <= os.fstat(f.fileno()).st_size - len(line):
+                raise SpoolError(f"{entry.name}: bad header: body_len {n} does not fit the file")
             if body:
                 data = f.read(n)
                 if len(data) != n:
@@ -362,11 +366,19 @@ class JobStore:
                 f.seek(len(line) + n)
             history = _parse_history(f.read())
         args = header.get("args")
-        return Job(id=str(header.get("id", entry.id)), spooler=str(header.get("spooler", self.spooler)),
-                   args=args if isinstance(args, dict) else {}, body=data,
-                   attempt=entry.attempts + 1, priority=int(header.get("priority", entry.priority)),
-                   at=header.get("at"), created=float(header.get("created", 0.0)),
-                   task=header.get("task"), history=history)
+        task = header.get("task")
+        try:       # a damaged or hand-made file: an error for this job, not a crash
+            if task is not None and not isinstance(task, str):
+                raise TypeError(f"task is {type(task).__name__}, not a string")
+            return Job(id=str(header.get("id", entry.id)),
+                       spooler=str(header.get("spooler", self.spooler)),
+                       args=args if isinstance(args, dict) else {}, body=data,
+                       attempt=entry.attempts + 1,
+                       priority=int(header.get("priority", entry.priority)),
+                       at=header.get("at"), created=float(header.get("created", 0.0)),
+                       task=task, history=history)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SpoolError(f"{entry.name}: bad header: {exc}") from None
 
     # -- a spooler process's transitions --------------------------------------------------
 
@@ -540,7 +552,7 @@ def _parse_history(data: bytes) -> list[dict[str, Any]]:
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(rec, dict):
             out.append(rec)

@@ -39,16 +39,18 @@ class Resources:
         self._prev: dict[int, tuple[float, float]] = {}  # pid -> (monotonic, cpu seconds)
         self._last: dict[int, dict[str, Any]] = {}
         self._at = float("-inf")
-        try:
-            import psutil
-        except ImportError:   # pragma: no cover - psutil is a dependency
-            psutil = None
-        self._psutil = psutil
+        self._psutil: Any = None   # imported on the first sample (False: not installed)
 
     def sample(self, procs: list[tuple[int, float]], now: float) -> dict[int, dict[str, Any]]:
         """``procs``: (pid, monotonic start time). Returns pid -> {rss, cpu_time, cpu_percent,
         cpu_window}; a pid that cannot be read is left out."""
-        if self._psutil is None:
+        if self._psutil is None:   # not at start-up: it is slow to import, and only status needs it
+            try:
+                import psutil
+            except ImportError:   # pragma: no cover - psutil is a dependency
+                psutil = False
+            self._psutil = psutil
+        if self._psutil is False:
             return {}
         if now - self._at < RESOURCE_INTERVAL and all(pid in self._last for pid, _ in procs):
             return self._last

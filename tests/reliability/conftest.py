@@ -7,18 +7,26 @@ variants: the 10-minute load soak, more fuzzing examples, longer abuse.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 # the e2e harness's fixtures, re-exported (pytest collects fixtures from this namespace)
-from e2e.conftest import apps_dir, master_factory, poll  # noqa: F401,I001
+from e2e.conftest import apps_dir, master_factory, poll  # noqa: F401
 
-from .helpers import soaking
+from .helpers import SOAK_ENV, soaking
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", default=False,
                      help="reliability suite: run the long variants (10-minute load soak, "
                           "more fuzzing); same as SIGSUP_SOAK=1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # module-level switches (hypothesis settings) read the environment: --soak sets it
+    if soaking(config):
+        os.environ[SOAK_ENV] = "1"
 
 
 @pytest.fixture
