@@ -63,6 +63,21 @@ def jitter(stamps_ns: list[int], period_s: float) -> dict[str, float]:
             "drift_ms": (stamps_ns[-1] - (stamps_ns[0] + k * p)) / 1e6}
 
 
+def jitter_windows(stamps_ns: list[int], period_s: float, window_s: float = 20.0) -> dict[str, Any]:
+    """``jitter`` of each ``window_s`` window of the firings, and the spread (median, min,
+    max) of the windows' mean and p99 (how the uWSGI reference figures were taken)."""
+    if not stamps_ns:
+        return {"windows": 0, "mean_ms": spread([]), "p99_ms": spread([])}
+    t0 = stamps_ns[0]
+    w = int(window_s * 1e9)
+    groups: dict[int, list[int]] = {}
+    for t in stamps_ns:
+        groups.setdefault((t - t0) // w, []).append(t)
+    per = [jitter(g, period_s) for g in groups.values() if len(g) >= 3]
+    return {"windows": len(per), "mean_ms": spread([j["mean_ms"] for j in per]),
+            "p99_ms": spread([j["p99_ms"] for j in per])}
+
+
 # -- noise: CPU used on this machine by processes outside the benchmark ----------------------
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -10,7 +10,8 @@ it fires. ``status(...)`` is the record as ``sigsup status --json`` shows it:
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -19,6 +20,32 @@ from sigsup.sources.cron import Schedule, zone_name
 from sigsup.sources.timers import Iterations, Periodic
 
 LATE_SAMPLES = 1024   # lateness samples kept per source, for the status percentiles
+
+
+class Samples:
+    """The last ``size`` floats, 8 bytes each in an array. A deque of floats costs 32 bytes
+    a sample (an object and a slot): 33 MB for 1,000 timers' lateness, the master's memory
+    growing for the first 1,024 fires of each (found by the reliability soak)."""
+
+    __slots__ = ("buf", "size", "next")
+
+    def __init__(self, size: int = LATE_SAMPLES) -> None:
+        self.buf = array("d")
+        self.size = size
+        self.next = 0          # where the next sample goes once the buffer is full
+
+    def append(self, v: float) -> None:
+        if len(self.buf) < self.size:
+            self.buf.append(v)
+        else:
+            self.buf[self.next] = v
+            self.next = (self.next + 1) % self.size
+
+    def __len__(self) -> int:
+        return len(self.buf)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.buf)
 
 
 @dataclass(eq=False)
@@ -35,7 +62,7 @@ class Source:
     last_fire: float | None = None        # wall clock
     warned_at: float | None = None        # monotonic: the last "missed" warning (rate-limited)
     unwarned: int = 0                     # missed fires not yet in a warning
-    late: deque[float] = field(default_factory=lambda: deque(maxlen=LATE_SAMPLES))
+    late: Samples = field(default_factory=Samples)
 
     @property
     def label(self) -> str:

@@ -275,6 +275,7 @@ ABUSERS = {"random": 40, "truncated": 30, "huge-length": 20, "almost-huge": 10,
            "wrong-types": 30, "slow-loris": 30, "silent": 20, "no-reader": 20}
 
 
+@pytest.mark.timeout(400 if SOAK else 120)
 def test_200_hostile_clients_at_once(m, soak):
     """200 clients, each abusing the socket in its own way, for a while: a normal status
     request is answered within a deadline all along; the master's memory stays bounded,
@@ -310,8 +311,9 @@ def test_200_hostile_clients_at_once(m, soak):
     for kind in ABUSERS:
         assert stats.get(kind, 0) + stats.get(kind + "-closed", 0) > 0, (kind, stats)
     unharmed(m, before)
-    # bounded: the 200 clients may hold at most a few MiB each in the master
-    assert peak - rss0 < 400 * 1024, f"master RSS grew from {rss0} KiB to {peak} KiB"
+    # bounded: unread replies are capped at 32 MiB for all clients together (control.py
+    # OUT_BUDGET), a request at 1 MiB (slow-loris and megabyte clients hold some of those)
+    assert peak - rss0 < 160 * 1024, f"master RSS grew from {rss0} KiB to {peak} KiB"
 
     # back down once they left (the idle ones are closed after the 10 s idle timeout)
     def settled():

@@ -64,6 +64,20 @@ class Harness:
             self.mon.flush()
             time.sleep(0.005)
 
+    def settle(self, mid: int, seconds: float = 0.3, timeout: float = 5.0) -> int:
+        """Wait until ``mid`` got nothing new for ``seconds`` (a busy machine can split one
+        write's events into two debounced bursts); returns its count then."""
+        deadline = time.monotonic() + timeout
+        n, since = self.fs(mid), time.monotonic()
+        while time.monotonic() - since < seconds:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"monitor {mid} never settled; frames: {self.read()}")
+            self.mon.flush()
+            time.sleep(0.01)
+            if self.fs(mid) != n:
+                n, since = self.fs(mid), time.monotonic()
+        return n
+
     def quiet(self, mid: int, seconds: float = 0.3) -> None:
         """Nothing more arrives for ``mid`` (a negative check: bounded, after a barrier)."""
         n = self.fs(mid)
@@ -103,7 +117,7 @@ def test_file_modified_and_replaced_by_rename(h: Harness, tmp_path: Path) -> Non
     n = h.fs(1)
     f.write_text("d")
     h.until(lambda: h.fs(1) > n, "a modify after the replace")
-    n = h.fs(1)
+    h.settle(1)
     (tmp_path / "unrelated").write_text("x")  # same directory, another file
     h.quiet(1)
 
