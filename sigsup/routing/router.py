@@ -173,10 +173,7 @@ class Router:
         self.raised_total += 1
         target = entry.target
         if target is None:
-            if policy == "merge" and self.unclaimed.pending_count.get(signum):
-                self._full(r, self.unclaimed, policy, res)   # merges into the one kept for a waiter
-            else:
-                self._to_waiter(r, res)
+            self._to_waiter(r, policy, res)
         elif target.scope == POOL:
             self._to_pool(r, self.pools[target.group], policy, res)
         elif target.scope == PROCESS:
@@ -234,7 +231,10 @@ class Router:
         self._enqueue(pool, r)
         res.recipients.append(pool.name)
 
-    def _to_waiter(self, r: Raise, res: RaiseResult) -> None:
+    def _to_waiter(self, r: Raise, policy: str, res: RaiseResult) -> None:
+        if policy == "merge" and self.unclaimed.pending_count.get(r.signum):
+            self._full(r, self.unclaimed, policy, res)   # into the one kept for a waiter
+            return
         for p in self.procs:
             if p.ready and p.waiting is not None and p.waiting in (-1, r.signum):
                 p.waiting = None
@@ -266,14 +266,22 @@ class Router:
         return best
 
     @staticmethod
-    def _enqueue(holder: Proc | Pool, r: Raise) -> None:
-        holder.queue.append(r)
+    def _enqueue(holder: Proc | Pool, r: Raise, front: bool = False) -> None:
+        """Queue ``r`` in ``holder`` (at the head when it goes back after a failed try)."""
+        if front:
+            holder.queue.appendleft(r)
+        else:
+            holder.queue.append(r)
         holder.pending_count[r.signum] = holder.pending_count.get(r.signum, 0) + 1
         r.pending += 1
 
     @staticmethod
-    def _dequeue(holder: Proc | Pool) -> Raise:
-        r = holder.queue.popleft()
+    def _dequeue(holder: Proc | Pool, index: int = 0) -> Raise:
+        if index:
+            r = holder.queue[index]
+            del holder.queue[index]
+        else:
+            r = holder.queue.popleft()
         n = holder.pending_count[r.signum] - 1
         if n:
             holder.pending_count[r.signum] = n
@@ -318,9 +326,7 @@ class Router:
             # it goes back to wait for the next signal_wait caller (and, as for a process
             # lost before it ran, it does not count as delivered)
             r.entry.counters.delivered -= 1
-            self.unclaimed.queue.appendleft(r)
-            self.unclaimed.pending_count[r.signum] = self.unclaimed.pending_count.get(r.signum, 0) + 1
-            r.pending += 1
+            self._enqueue(self.unclaimed, r, front=True)
             self._offer_unclaimed()
         elif status == DONE_OK:
             r.entry.counters.handled += 1
@@ -328,26 +334,31 @@ class Router:
             if r.watch is not None:
                 r.watch.record(p.name, "handled")
         else:
-            r.entry.counters.failed += 1
-            p.failed += 1
-            if r.watch is not None:
-                r.watch.record(p.name, "failed",
-                               detail or ("no handler" if status == DONE_NO_HANDLER else "handler raised"))
+            self._failed(p, r, detail or ("no handler" if status == DONE_NO_HANDLER
+                                          else "handler raised"))
         if not p.inflight:
             p.last_free = now
         self.pump(p)
 
     def fail_running(self, p: Proc, reason: str) -> None:
         """The oldest signal in flight on ``p`` failed (its process died or hit harakiri)."""
-        if not p.inflight:
-            return
+        if p.inflight:
+            self._failed(p, self._take_back(p), reason)
+
+    @staticmethod
+    def _take_back(p: Proc) -> Raise:
+        """The oldest signal in flight on ``p``, no longer in flight."""
         r = p.inflight.popleft()
         p.sent_at.popleft()
         r.pending -= 1
+        return r
+
+    @staticmethod
+    def _failed(p: Proc, r: Raise, detail: str) -> None:
         r.entry.counters.failed += 1
         p.failed += 1
         if r.watch is not None:
-            r.watch.record(p.name, "failed", reason)
+            r.watch.record(p.name, "failed", detail)
 
     def process_lost(self, p: Proc, reason: str, running_failed: bool = True) -> None:
         """``p`` died: what it was running failed; what it had not started goes elsewhere.
@@ -362,9 +373,7 @@ class Router:
         back_to_pool: dict[str, list[Raise]] = {}
         own: list[Raise] = []
         while p.inflight:
-            r = p.inflight.popleft()
-            p.sent_at.popleft()
-            r.pending -= 1
+            r = self._take_back(p)
             r.entry.counters.delivered -= 1
             target = r.entry.target
             if target is None:
@@ -374,15 +383,11 @@ class Router:
             else:
                 own.append(r)
         for r in reversed(own):
-            p.queue.appendleft(r)
-            p.pending_count[r.signum] = p.pending_count.get(r.signum, 0) + 1
-            r.pending += 1
+            self._enqueue(p, r, front=True)
         for group, items in back_to_pool.items():
             pool = self.unclaimed if group == UNCLAIMED else self.pools[group]
             for r in reversed(items):
-                pool.queue.appendleft(r)
-                pool.pending_count[r.signum] = pool.pending_count.get(r.signum, 0) + 1
-                r.pending += 1
+                self._enqueue(pool, r, front=True)
             if pool is not self.unclaimed:
                 for member in pool.members:
                     if member is not p:
@@ -432,14 +437,7 @@ class Router:
         if q and p.ready:
             for i, r in enumerate(q):
                 if signum in (-1, r.signum):
-                    del q[i]
-                    n = self.unclaimed.pending_count[r.signum] - 1
-                    if n:
-                        self.unclaimed.pending_count[r.signum] = n
-                    else:
-                        del self.unclaimed.pending_count[r.signum]
-                    r.pending -= 1
-                    self._send(p, r)
+                    self._send(p, self._dequeue(self.unclaimed, i))
                     p.waiting = None
                     return
         p.waiting = signum

@@ -10,18 +10,24 @@ exits the test scheduled with :meth:`FakeOs.exit`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import signal
 import socket
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sigsup.config import Config, parse_config
+from sigsup.master.log import Log
+from sigsup.master.loop import HANDLED_SIGNALS, Master
 from sigsup.master.ossys import Spawned
+from sigsup.master.proc import Proc
 from sigsup.protocol.frames import (
     DONE,
     DONE_OK,
@@ -206,3 +212,100 @@ def make_config(text: str, sock_dir: Path, supervisor: str = "") -> Config:
 def wake(master: Any, sig: int = signal.SIGCHLD) -> None:
     """What the kernel does for a POSIX signal: one byte on the master's wakeup fd."""
     os.write(master._wake_w, bytes([int(sig)]))
+
+
+class LoopHarness:
+    """A master on the fake OS, and what a test does with it."""
+
+    def __init__(self, master: Master, fake: FakeOs, out: io.StringIO, sock_dir: Path) -> None:
+        self.master = master
+        self.fake = fake
+        self.out = out
+        self.sock_dir = sock_dir
+
+    @property
+    def clock(self):
+        return self.fake.clock
+
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.master.procs if p.name == name)
+
+    def child(self, name: str) -> FakeChild:
+        p = self.proc(name)
+        assert p.pid, f"{name} is not running ({p.state})"
+        return self.fake.children[p.pid]
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.master.step(timeout=0)
+
+    def ready(self, *names: str) -> None:
+        for name in names or [p.name for p in self.master.procs if p.pid]:
+            self.child(name).ready()
+        self.step()
+
+    def cmd(self, **msg) -> dict:
+        reply = self.master.commands.execute(msg, "test")
+        self.step()
+        return reply
+
+    def raise_(self, signum: int) -> dict:
+        return self.cmd(cmd="raise", signum=signum)
+
+    def exit(self, name: str, code: int = 1, sig: int | None = None) -> int:
+        """The child ``name`` exits; the kernel says SIGCHLD. Returns its pid."""
+        pid = self.proc(name).pid
+        self.fake.exit(pid, code, sig)
+        wake(self.master)
+        self.step()
+        return pid
+
+    def counters(self, signum: int) -> dict:
+        d = self.master.table[signum].counters.as_dict()
+        d.pop("last_raised")
+        return d
+
+    def log(self) -> str:
+        return self.out.getvalue()
+
+
+@contextlib.contextmanager
+def harness_factory(cls: type[LoopHarness] = LoopHarness) -> Iterator[Callable[..., Any]]:
+    """``new(config_text, supervisor, start=True, sock_dir=None, wall=None, **fake_kw)``
+    builds a harnessed master; leaving the block closes every one and restores the POSIX
+    signal handlers and SIGSUP_SOCKET that ``Master.start`` changes."""
+    saved_handlers = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
+    saved_env = os.environ.get("SIGSUP_SOCKET")
+    made: list[LoopHarness] = []
+
+    def new(text: str, supervisor: str = "", *, start: bool = True, sock_dir: Path | None = None,
+            wall: float | None = None, **fake_kw: Any) -> LoopHarness:
+        sock_dir = sock_dir or short_socket_dir()
+        config = make_config(text, sock_dir, supervisor)
+        fake = FakeOs(**fake_kw)
+        if wall is not None:
+            fake.clock.wall = wall
+        out = io.StringIO()
+        master = Master(config, ossys=fake, log=Log(out, colour=False))
+        h = cls(master, fake, out, sock_dir)
+        made.append(h)
+        if start:
+            master.start()
+        return h
+
+    try:
+        yield new
+    finally:
+        try:
+            for h in made:
+                h.fake.sigkill_exits = True      # so close() reaps at once
+                h.master.close()
+                h.fake.close()
+                shutil.rmtree(h.sock_dir, ignore_errors=True)
+        finally:
+            for s, handler in saved_handlers.items():
+                signal.signal(s, handler)
+            if saved_env is None:
+                os.environ.pop("SIGSUP_SOCKET", None)
+            else:
+                os.environ["SIGSUP_SOCKET"] = saved_env

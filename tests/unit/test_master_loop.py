@@ -6,23 +6,22 @@ No process is forked: each "child" is the test holding the other end of a socket
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import signal
 import socket
 from pathlib import Path
 
 import pytest
 
-from sigsup.master.log import Log
-from sigsup.master.loop import HANDLED_SIGNALS, Master
-from sigsup.master.proc import Proc
 from sigsup.master.states import ProcState
 from sigsup.protocol.control import LENGTH, Decoder, encode
 from sigsup.protocol.frames import ACK, DONE, DONE_ERROR, DONE_OK, READY, RUN, pack, pack_json
 
-from .fakes import FakeChild, FakeOs, make_config, short_socket_dir, wake
+from .fakes import (
+    LoopHarness,
+    harness_factory,
+    wake,
+)
 
 BASIC = """
 [workers]
@@ -61,92 +60,17 @@ shutdown_timeout = 5.0
 """
 
 
-class Harness:
-    def __init__(self, master: Master, fake: FakeOs, out: io.StringIO, sock_dir: Path) -> None:
-        self.master = master
-        self.fake = fake
-        self.out = out
-        self.sock_dir = sock_dir
-
-    @property
-    def clock(self):
-        return self.fake.clock
-
-    def proc(self, name: str) -> Proc:
-        return next(p for p in self.master.procs if p.name == name)
-
-    def child(self, name: str) -> FakeChild:
-        p = self.proc(name)
-        assert p.pid, f"{name} is not running ({p.state})"
-        return self.fake.children[p.pid]
-
-    def step(self, n: int = 1) -> None:
-        for _ in range(n):
-            self.master.step(timeout=0)
-
-    def ready(self, *names: str) -> None:
-        for name in names or [p.name for p in self.master.procs if p.pid]:
-            self.child(name).ready()
-        self.step()
-
-    def cmd(self, **msg) -> dict:
-        reply = self.master.commands.execute(msg, "test")
-        self.step()
-        return reply
-
-    def raise_(self, signum: int) -> dict:
-        return self.cmd(cmd="raise", signum=signum)
-
-    def exit(self, name: str, code: int = 1, sig: int | None = None) -> int:
-        """The child ``name`` exits; the kernel says SIGCHLD. Returns its pid."""
-        pid = self.proc(name).pid
-        self.fake.exit(pid, code, sig)
-        wake(self.master)
-        self.step()
-        return pid
-
-    def counters(self, signum: int) -> dict:
-        d = self.master.table[signum].counters.as_dict()
-        d.pop("last_raised")
-        return d
-
-    def log(self) -> str:
-        return self.out.getvalue()
+Harness = LoopHarness
 
 
 @pytest.fixture
 def make():
-    saved_handlers = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
-    saved_env = os.environ.get("SIGSUP_SOCKET")
-    made: list[Harness] = []
+    with harness_factory(Harness) as new:
+        def factory(body: str = BASIC, supervisor: str = POLICY, *, start: bool = True,
+                    **fake_kw) -> Harness:
+            return new(body, supervisor, start=start, **fake_kw)
 
-    def factory(body: str = BASIC, supervisor: str = POLICY, *, start: bool = True,
-                **fake_kw) -> Harness:
-        sock_dir = short_socket_dir()
-        config = make_config(body, sock_dir, supervisor)
-        fake = FakeOs(**fake_kw)
-        out = io.StringIO()
-        master = Master(config, ossys=fake, log=Log(out, colour=False))
-        h = Harness(master, fake, out, sock_dir)
-        made.append(h)
-        if start:
-            master.start()
-        return h
-
-    yield factory
-    try:
-        for h in made:
-            h.fake.sigkill_exits = True      # so close() reaps at once
-            h.master.close()
-            h.fake.close()
-            shutil.rmtree(h.sock_dir, ignore_errors=True)
-    finally:
-        for s, handler in saved_handlers.items():
-            signal.signal(s, handler)
-        if saved_env is None:
-            os.environ.pop("SIGSUP_SOCKET", None)
-        else:
-            os.environ["SIGSUP_SOCKET"] = saved_env
+        yield factory
 
 
 # -- start-up ------------------------------------------------------------------------------

@@ -7,9 +7,6 @@ the test advances the fake clock (monotonic and wall clock together).
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
 import signal
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sigsup.master.log import Log
-from sigsup.master.loop import HANDLED_SIGNALS, Master
-from sigsup.master.proc import Proc
 from sigsup.master.states import ProcState
 from sigsup.sources.scheduler import MONITOR_RUNNER, Scheduler
 
-from .fakes import FakeChild, FakeOs, make_config, short_socket_dir, wake
+from .fakes import (
+    LoopHarness,
+    harness_factory,
+    make_config,
+    wake,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -41,31 +40,12 @@ target = "workers"
 """
 
 
-class H:
-    def __init__(self, master: Master, fake: FakeOs, out: io.StringIO, sock_dir: Path) -> None:
-        self.master = master
-        self.fake = fake
-        self.out = out
-        self.sock_dir = sock_dir
+class H(LoopHarness):
+    """The loop harness, with the scheduler's view."""
 
     @property
     def sched(self) -> Scheduler:
         return next(e for e in self.master.extensions if isinstance(e, Scheduler))
-
-    def proc(self, name: str) -> Proc:
-        return next(p for p in self.master.procs if p.name == name)
-
-    def child(self, name: str) -> FakeChild:
-        return self.fake.children[self.proc(name).pid]
-
-    def step(self, n: int = 1) -> None:
-        for _ in range(n):
-            self.master.step(timeout=0)
-
-    def ready(self, *names: str) -> None:
-        for name in names or [p.name for p in self.master.procs if p.pid]:
-            self.child(name).ready()
-        self.step()
 
     def advance(self, seconds: float) -> None:
         self.fake.clock.advance(seconds)
@@ -77,11 +57,6 @@ class H:
         for _ in range(n):
             self.advance(step)
 
-    def cmd(self, **msg) -> dict:
-        reply = self.master.commands.execute(msg, "test")
-        self.step()
-        return reply
-
     def event(self, sid: int) -> dict:
         return next(e for e in self.sched.status() if e["id"] == sid)
 
@@ -91,45 +66,16 @@ class H:
             out += [(name, sig) for sig, _ in self.child(name).runs()]
         return out
 
-    def log(self) -> str:
-        return self.out.getvalue()
-
 
 @pytest.fixture
 def make():
-    saved = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
-    saved_env = os.environ.get("SIGSUP_SOCKET")
-    made: list[H] = []
+    with harness_factory(H) as new:
+        def factory(body: str = "", supervisor: str = "", *, start: bool = True,
+                    wall: float | None = None, sock_dir: Path | None = None,
+                    tree: str = TREE) -> H:
+            return new(tree + body, supervisor, start=start, wall=wall, sock_dir=sock_dir)
 
-    def factory(body: str = "", supervisor: str = "", *, start: bool = True,
-                wall: float | None = None, sock_dir: Path | None = None, tree: str = TREE) -> H:
-        sock_dir = sock_dir or short_socket_dir()
-        config = make_config(tree + body, sock_dir, supervisor)
-        fake = FakeOs()
-        if wall is not None:
-            fake.clock.wall = wall
-        out = io.StringIO()
-        master = Master(config, ossys=fake, log=Log(out, colour=False))
-        h = H(master, fake, out, sock_dir)
-        made.append(h)
-        if start:
-            master.start()
-        return h
-
-    yield factory
-    try:
-        for h in made:
-            h.fake.sigkill_exits = True
-            h.master.close()
-            h.fake.close()
-            shutil.rmtree(h.sock_dir, ignore_errors=True)
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-        if saved_env is None:
-            os.environ.pop("SIGSUP_SOCKET", None)
-        else:
-            os.environ["SIGSUP_SOCKET"] = saved_env
+        yield factory
 
 
 def berlin(*args: int, fold: int = 0) -> float:
