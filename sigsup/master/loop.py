@@ -474,6 +474,8 @@ class Master:
                 self._cheaper(now)
             call_all(self.extensions, "tick", now)
         elif self.state == "stopping":
+            # what a stopping process had been sent but not started comes back to a queue
+            self.router.drop_all_queued("not run: the master stopped")
             alive = [p for p in self.procs if p.state in ALIVE and p.pid]
             if not alive:
                 self.state = "stopped"
@@ -545,6 +547,7 @@ class Master:
         self.log.info(f"stopping ({why}): waiting up to {self.sup.shutdown_timeout:g} s for "
                       f"running handlers" + (f"; {queued} queued signals will not run" if queued else ""))
         self.state = "stopping"
+        self.router.drop_all_queued("not run: the master stopped")
         self.stop_deadline = now + self.sup.shutdown_timeout
         for p in self.procs:
             if p.state in ALIVE and p.pid:

@@ -395,16 +395,22 @@ class Router:
             else:
                 self._offer_unclaimed()
 
-    def drop_queued(self, p: Proc, reason: str) -> int:
-        """Refuse everything in ``p``'s own queue (its slot is going away for good)."""
+    def drop_queued(self, holder: Proc | Pool, reason: str) -> int:
+        """Give up everything waiting in ``holder``'s queue: counted dropped, and reported
+        failed to whoever waits for the outcome."""
         n = 0
-        while p.queue:
-            r = self._dequeue(p)
+        while holder.queue:
+            r = self._dequeue(holder)
             r.entry.counters.dropped += 1
             if r.watch is not None:
-                r.watch.record(p.name, "failed", reason)
+                r.watch.record(holder.name, "failed", reason)
             n += 1
         return n
+
+    def drop_all_queued(self, reason: str) -> int:
+        """Give up every queue (the master is stopping); returns how many were dropped."""
+        return sum(self.drop_queued(h, reason)
+                   for h in (*self.procs, *self.pools.values(), self.unclaimed))
 
     # -- readiness -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import pytest
 from sigsup.master.states import ProcState
 from sigsup.protocol.control import LENGTH, Decoder, encode
 from sigsup.protocol.frames import ACK, DONE, DONE_ERROR, DONE_OK, READY, RUN, pack, pack_json
+from sigsup.routing.router import Watch
 
 from .fakes import (
     LoopHarness,
@@ -714,6 +715,26 @@ def test_stop_terms_everyone_then_stopped_when_all_exit(make) -> None:
     assert len(h.fake.spawned) == 4                  # mule1 was not respawned
 
 
+def test_stop_reports_queued_signals_as_not_run(make) -> None:
+    h = make()
+    h.ready("worker1")                               # worker2 is not ready: its copy waits
+    res = h.master.router.raise_signal(18, "test")   # workers
+    assert sorted(res.recipients) == ["worker1", "worker2"]
+    outcomes: list[list[dict]] = []
+    res.raise_.watch = Watch(2, on_complete=lambda w: outcomes.append(w.results))
+    h.step()
+    (sig, rid), = h.child("worker1").runs()
+    h.master.request_stop("test")
+    assert h.master.router.queued_total() == 0
+    assert h.counters(18)["dropped"] == 1
+    h.child("worker1").done(sig, rid)                # the running one still finishes
+    h.step()
+    assert outcomes == [[
+        {"process": "worker2", "status": "failed", "detail": "not run: the master stopped"},
+        {"process": "worker1", "status": "handled", "detail": None},
+    ]]
+
+
 def test_stop_kills_after_shutdown_timeout(make) -> None:
     h = make(sigkill_exits=False)
     h.ready()
@@ -866,7 +887,7 @@ def test_ready_after_the_stop_request_gets_no_work(make) -> None:
     p = h.proc("worker1")
     assert p.state is ProcState.STOPPING
     assert h.child("worker1").runs() == []
-    assert [r.signum for r in p.queue] == [19]
+    assert not p.queue and h.counters(19)["dropped"] == 1   # given up at the stop, and said so
 
 
 # -- the cheaper ---------------------------------------------------------------------------
