@@ -10,6 +10,10 @@ Handler code imports this module the way uWSGI code imports ``uwsgi``::
 
 It works in every process of a running tree, in the master while it imports ``preload``,
 and in an outside process that has ``SIGSUP_SOCKET`` set.
+
+Spoolers, mule messages and locks come from sigsup/spool, sigsup/mules and sigsup/locks.py.
+``sigsup.spool`` is the function: import the package's modules with
+``from sigsup.spool.store import ...``, never ``import sigsup.spool.store``.
 """
 
 from __future__ import annotations
@@ -18,18 +22,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sigsup import context
+from sigsup import client_runtime, context
 from sigsup.errors import CommandFailed, MasterGone, NotInSigsup, SignalRefused, SigsupError
 from sigsup.importing import path_of
+from sigsup.locks import is_locked, lock, locked, unlock
+from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg
 from sigsup.protocol.frames import ACK as _ACK
+from sigsup.routing.table import SIGNALS as _SIGNALS
 from sigsup.routing.table import check_signum
+from sigsup.spool.api import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, spool
 
 __version__ = "0.1.0"
 
+# every public name; ``sigsup.aio`` is one more, imported on first use (``__getattr__``)
 __all__ = [
-    "CommandFailed", "MasterGone", "NotInSigsup", "RaiseResult", "SignalRefused", "SigsupError",
-    "masterpid", "mule_id", "raising", "register_signal", "signal", "signal_received",
-    "signal_registered", "signal_wait", "unregister_signal", "worker_id",
+    # errors
+    "CommandFailed", "MasterGone", "MessageRefused", "NotInSigsup", "SignalRefused",
+    "SigsupError",
+    # signals
+    "RaiseResult", "masterpid", "mule_id", "raising", "register_signal", "signal",
+    "signal_received", "signal_registered", "signal_wait", "unregister_signal", "worker_id",
+    # event sources
+    "EventHandle", "add_cron", "add_file_monitor", "add_rb_timer", "add_timer", "list_events",
+    "remove_event",
+    # spoolers, mule messages, locks
+    "MAX_MESSAGE", "SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "farm_msg", "in_farm",
+    "is_locked", "lock", "locked", "mule_get_msg", "mule_msg", "spool", "unlock",
 ]
 
 
@@ -65,7 +83,7 @@ def signal(num: int) -> RaiseResult:
     ``result`` says which), ValueError for a number outside 0..255.
     """
     check_signum(num)
-    result = context.current().raise_signal(num)
+    result = client_runtime.current().raise_signal(num)
     if result.get("refused"):
         raise _refusal(num, result)
     return RaiseResult.from_dict(result)
@@ -104,13 +122,13 @@ class raising:
         return self._results
 
     def __enter__(self) -> raising:
-        rt = context.current()
+        rt = client_runtime.current()
         self._channel = getattr(rt, "channel", None)
         self._rt = rt
         return self
 
     def signal(self, num: int) -> None:
-        if type(num) is not int or not 0 <= num <= 255:
+        if type(num) is not int or not 0 <= num < _SIGNALS:   # check_signum says why
             check_signum(num)
         if self._channel is None:
             self._slots.append(self._take(self._rt.raise_signal(num)))
@@ -158,19 +176,19 @@ def register_signal(num: int, target: str, handler: str | Callable[..., Any],
     """
     check_signum(num)
     path = path_of(handler)
-    context.current().call("register", signum=num, handler=path, target=target or "worker",
-                           on_full=on_full)
+    client_runtime.current().call("register", signum=num, handler=path,
+                                  target=target or "worker", on_full=on_full)
 
 
 def unregister_signal(num: int) -> bool:
     """Remove table entry ``num``; True if there was one."""
     check_signum(num)
-    return bool(context.current().call("unregister", signum=num).get("removed"))
+    return bool(client_runtime.current().call("unregister", signum=num).get("removed"))
 
 
 def signal_registered(num: int) -> bool:
     check_signum(num)
-    return bool(context.current().call("registered", signum=num).get("registered"))
+    return bool(client_runtime.current().call("registered", signum=num).get("registered"))
 
 
 def signal_wait(signum: int | None = None, timeout: float | None = None) -> int | None:
@@ -181,7 +199,7 @@ def signal_wait(signum: int | None = None, timeout: float | None = None) -> int 
     """
     if signum is not None:
         check_signum(signum)
-    rt = context.current()
+    rt = client_runtime.current()
     wait = getattr(rt, "signal_wait", None)
     if wait is None:
         raise NotInSigsup("signal_wait works only inside a worker, mule or spooler process")
@@ -208,13 +226,10 @@ def mule_id() -> int:
 
 def masterpid() -> int:
     """The master's pid (0 outside a sigsup tree)."""
-    rt = context.current_or_none()
-    if rt is None:
-        try:
-            rt = context.current()
-        except NotInSigsup:
-            return 0
-    return rt.identity.master_pid
+    try:
+        return client_runtime.current().identity.master_pid
+    except NotInSigsup:
+        return 0
 
 
 # -- event sources: timers, rb_timers, crons, file monitors (sources/scheduler.py) -----------
@@ -235,7 +250,7 @@ class EventHandle:
 
 def _add_event(cmd: str, signum: int, **fields: Any) -> EventHandle:
     check_signum(signum)
-    reply = context.current().call(cmd, signum=signum, **fields)
+    reply = client_runtime.current().call(cmd, signum=signum, **fields)
     return EventHandle(int(reply["id"]), str(reply.get("kind", cmd[4:])), signum)
 
 
@@ -287,16 +302,12 @@ def add_file_monitor(signum: int, path: str | Any, *, recursive: bool = False,
 def remove_event(handle_or_id: EventHandle | int) -> bool:
     """Remove an event source (config or run time) by handle or id; False if already gone."""
     sid = handle_or_id.id if isinstance(handle_or_id, EventHandle) else handle_or_id
-    return bool(context.current().call("remove_event", id=int(sid)).get("removed"))
+    return bool(client_runtime.current().call("remove_event", id=int(sid)).get("removed"))
 
 
 def list_events() -> list[dict[str, Any]]:
     """Every event source, as ``sigsup status --json`` lists them under ``events``."""
-    return list(context.current().call("list_events").get("events", []))
-
-
-__all__ += ["EventHandle", "add_cron", "add_file_monitor", "add_rb_timer", "add_timer",
-            "list_events", "remove_event"]
+    return list(client_runtime.current().call("list_events").get("events", []))
 
 
 def __getattr__(name: str) -> Any:
@@ -305,16 +316,3 @@ def __getattr__(name: str) -> Any:
         import importlib
         return importlib.import_module("sigsup.aio")
     raise AttributeError(f"module 'sigsup' has no attribute {name!r}")
-
-
-# -- spoolers, mule messages, locks (sigsup/spool, sigsup/mules, sigsup/locks.py) -----------
-# (``sigsup.spool`` is the function; import the package's modules with
-# ``from sigsup.spool.store import ...``, never ``import sigsup.spool.store``)
-
-from sigsup.locks import is_locked, lock, locked, unlock  # noqa: E402
-from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg  # noqa: E402
-from sigsup.spool.api import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, spool  # noqa: E402
-
-__all__ += ["MAX_MESSAGE", "SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "MessageRefused",
-            "farm_msg", "in_farm", "is_locked", "lock", "locked", "mule_get_msg", "mule_msg",
-            "spool", "unlock"]

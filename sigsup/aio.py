@@ -14,14 +14,19 @@ import asyncio
 import contextlib
 from typing import Any
 
-from sigsup import context
+from sigsup import client_runtime, context
 from sigsup.errors import MasterGone, NotInSigsup
 from sigsup.protocol.frames import RUN, pack_json
 from sigsup.routing.table import check_signum
 
 __all__ = ["signal_wait"]
 
-_busy: set[int] = set()   # ids of the channels an aio waiter is using
+
+class _Waiting:
+    """The channels an aio waiter is using, by id (``context.process().state(_Waiting)``)."""
+
+    def __init__(self) -> None:
+        self.channels: set[int] = set()
 
 
 async def signal_wait(signum: int | None = None, timeout: float | None = None) -> int | None:
@@ -32,11 +37,12 @@ async def signal_wait(signum: int | None = None, timeout: float | None = None) -
     """
     if signum is not None:
         check_signum(signum)
-    rt: Any = context.current()
+    rt: Any = client_runtime.current()
     channel = getattr(rt, "channel", None)
     if channel is None or not hasattr(rt, "run"):
         raise NotInSigsup("signal_wait works only inside a worker, mule or spooler process")
-    if id(channel) in _busy:
+    busy = context.process().state(_Waiting).channels
+    if id(channel) in busy:
         raise RuntimeError("another sigsup.aio.signal_wait is already waiting in this process")
     want = -1 if signum is None else signum
     loop = asyncio.get_running_loop()
@@ -69,7 +75,7 @@ async def signal_wait(signum: int | None = None, timeout: float | None = None) -
                 rt.dispatch(f)
 
     fd = channel.sock.fileno()
-    _busy.add(id(channel))
+    busy.add(id(channel))
     channel.send(pack_json({"t": "wait", "signum": want}))
     loop.add_reader(fd, pump)
     try:
@@ -80,7 +86,7 @@ async def signal_wait(signum: int | None = None, timeout: float | None = None) -
             return None
     finally:
         loop.remove_reader(fd)
-        _busy.discard(id(channel))
+        busy.discard(id(channel))
         if not fut.done():
             fut.cancel()
         with contextlib.suppress(MasterGone):

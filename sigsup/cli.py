@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from sigsup.protocol.control import ControlClient, NoMaster
+from sigsup.routing.table import check_signum
 
 EXIT_FAILED = 1
 EXIT_NO_MASTER = 2
@@ -74,8 +75,8 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
     A bad config is reported, every problem at once, before anything is forked.
     Every log line names its time, process and pid; colours only on a terminal.
     """
+    from sigsup.app import load_master
     from sigsup.config import ConfigError, format_problems
-    from sigsup.master.boot import load_master
     from sigsup.master.log import Log
     if dashboard and not sys.stdout.isatty():
         click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
@@ -114,8 +115,8 @@ def check(config: str) -> None:
     """Check CONFIG as `start` would, imports included; exit 1 listing every problem."""
     import io
 
+    from sigsup.app import load_master
     from sigsup.config import ConfigError, format_problems
-    from sigsup.master.boot import load_master
     from sigsup.master.log import Log
     try:
         # as in start: preload modules run against a master (this one never starts), so
@@ -153,8 +154,10 @@ def raise_(signum: str, wait: bool, timeout: float, as_json: bool, socket_path: 
         click.echo(f"sigsup: {signum!r} is not a signal number: signal numbers are 0..255",
                    err=True)
         sys.exit(EXIT_REFUSED)
-    if not 0 <= num <= 255:
-        click.echo(f"sigsup: signal {num} is out of range: signal numbers are 0..255", err=True)
+    try:
+        check_signum(num)
+    except ValueError as exc:   # "signal N is out of range: signal numbers are 0..255"
+        click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     path = _socket(socket_path, config_path)
     try:
@@ -282,9 +285,19 @@ def top(ctx: click.Context, socket_path: str | None, config_path: str | None,
                watch=True, interval=interval, check=False)
 
 
+def _signum_option(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """An option's signal number, checked by check_signum (a usage error if not 0..255)."""
+    if value is None:
+        return None
+    try:
+        return check_signum(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @main.command()
-@click.option("--signal", "signum", type=click.IntRange(0, 255), metavar="N",
-              help="Only events about signal N.")
+@click.option("--signal", "signum", type=int, callback=_signum_option, metavar="N",
+              help="Only events about signal N (0..255).")
 @click.option("--process", metavar="NAME", help="Only events about process NAME (worker2...).")
 @socket_option
 @config_option

@@ -33,12 +33,12 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sigsup import context
-from sigsup.child.loop import POSTFORK_HOOKS
+from sigsup import client_runtime, context
 from sigsup.locks import locked
-from sigsup.mules.api import MAX_MESSAGE, MULEFUNCS, send
+from sigsup.mules.api import send
+from sigsup.mules.payload import MAX_MESSAGE
 from sigsup.routing.table import check_signum
-from sigsup.spool.api import TASKS, spool_task
+from sigsup.spool.api import spool_task
 
 __all__ = ["cron", "filemon", "free_signal", "lock", "mulefunc", "postfork", "rbtimer",
            "signal", "spool", "timer"]
@@ -76,7 +76,7 @@ def _call_register(num: int | None, path: str, target: str,
                    on_full: str) -> tuple[int | None, bool]:
     """(number, existing). The number is None when the runtime picked none (``sigsup check``
     on a broken config imports modules against a runtime that registers nothing)."""
-    reply = context.current().call("register", signum=num, handler=path,
+    reply = client_runtime.current().call("register", signum=num, handler=path,
                                    target=target or "worker", on_full=on_full)
     got = reply.get("signum", num)
     return (got if isinstance(got, int) and not isinstance(got, bool) else None,
@@ -92,33 +92,21 @@ def _register(fn: Callable[..., Any], num: int | None, target: str,
     return _call_register(num, _path(fn), target, on_full)
 
 
-# registrations met before this process has a master to talk to: ``sigsup start`` imports
-# the preload modules once to check them before the master exists; the master runs these
-# when it starts (DecoratorsExtension), before it forks
-_PENDING: list[Callable[[], None]] = []
-
-
 def _when_ready(action: Callable[[], None]) -> None:
-    if context.current_or_none() is not None or os.environ.get("SIGSUP_SOCKET"):
-        action()
-    else:
-        _PENDING.append(action)
+    """Run ``action`` now if this process can reach a master, else when the master starts
+    (``context.Process.run_pending``): ``sigsup start`` imports the preload modules once to
+    check them before the master exists; the master runs what they deferred before it
+    forks."""
+    now = context.current_or_none() is not None or bool(os.environ.get("SIGSUP_SOCKET"))
+    context.process().when_ready(action, now=now)
 
 
-class DecoratorsExtension:
-    """The master's part: run the registrations decorators deferred (master/features.py)."""
+class _Sources:
+    """The event source each decorator added, by (decorator, number, arguments): one
+    source however often the decorated module is imported."""
 
-    name = "decorators"
-
-    def __init__(self, master: Any) -> None:
-        self.master = master
-
-    def start(self, master: Any) -> None:
-        if context.current_or_none() is None:
-            from sigsup.master.loop import MasterRuntime
-            context.install(MasterRuntime(master))
-        while _PENDING:
-            _PENDING.pop(0)()
+    def __init__(self) -> None:
+        self.added: dict[tuple[Any, ...], Any] = {}
 
 
 def signal(num: int, target: str = "worker", on_full: str = "reject") -> Callable[[F], F]:
@@ -141,16 +129,14 @@ def _source(add: Callable[..., Any], describe: str, target: str, signum: int | N
         def register() -> None:
             num, existing = _register(fn, signum, target, on_full)
             key = (describe, num, args, repr(sorted(kwargs.items())))
-            if num is not None and key not in _SOURCES and not existing:
-                _SOURCES[key] = add(num, *args, **kwargs)   # one source, however imported
+            added = context.process().state(_Sources).added
+            if num is not None and key not in added and not existing:
+                added[key] = add(num, *args, **kwargs)   # one source, however imported
             fn.signum = num                      # type: ignore[attr-defined]
-            fn.event = _SOURCES.get(key)         # type: ignore[attr-defined]
+            fn.event = added.get(key)            # type: ignore[attr-defined]
         _when_ready(register)
         return fn
     return deco
-
-
-_SOURCES: dict[tuple, Any] = {}
 
 
 def _api() -> Any:
@@ -202,7 +188,7 @@ def spool(fn: F | None = None, *, spooler: str = "default") -> Any:
     is registered in the spooler process (its module imported through ``preload``)."""
     def deco(f: F) -> F:
         path = _path(f)
-        TASKS[path] = f
+        context.process().tasks[path] = f
 
         def queue(*, at: Any = None, priority: int = 0, body: bytes = b"", **args: Any) -> str:
             return spool_task(spooler, path, at=at, priority=priority, body=body, args=args)
@@ -221,7 +207,7 @@ def mulefunc(target: Any = None) -> Any:
     ``preload``)."""
     def make(f: F, where: Any) -> F:
         path = _path(f)
-        MULEFUNCS[path] = f
+        context.process().mulefuncs[path] = f
 
         @functools.wraps(f)
         def call(*args: Any, **kwargs: Any) -> int:
@@ -260,5 +246,5 @@ def lock(fn: F | str | None = None, *, name: str = "default") -> Any:
 def postfork(fn: F) -> F:
     """``@postfork``: run ``fn()`` in every child (worker, mule, spooler) right after it
     starts, before its loop. Register it before the master forks (a ``preload`` module)."""
-    POSTFORK_HOOKS.append(fn)
+    context.process().postfork.append(fn)
     return fn

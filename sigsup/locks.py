@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sigsup import context
 from sigsup.errors import NotInSigsup
 
 __all__ = ["is_locked", "lock", "locked", "unlock"]
@@ -40,11 +41,14 @@ class _Held:
 
 
 class _Locks:
+    """This process's locks (``context.process().state(_Locks)``)."""
+
     def __init__(self) -> None:
         self.guard = threading.Lock()
         self.thread_locks: dict[str, threading.Lock] = {}
         self.held: dict[str, _Held] = {}
         self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self.reset_after_fork)
 
     def reset_after_fork(self) -> None:
         # a forked child holds no lock of its parent's threads (the flock is the parent's)
@@ -55,13 +59,13 @@ class _Locks:
             self.held = {}
 
 
-_locks = _Locks()
-os.register_at_fork(after_in_child=_locks.reset_after_fork)
+def _table() -> _Locks:
+    return context.process().state(_Locks)
 
 
 def lock_dir() -> Path:
     """The directory of this tree's lock files (created 0700)."""
-    from sigsup.spool import conf
+    from sigsup import treeconfig as conf
     cfg = conf.current_or_none_held()
     if cfg is None and os.environ.get(conf.ENV):
         cfg = conf.load(os.environ[conf.ENV])
@@ -88,12 +92,13 @@ def lock(name: str = "default", timeout: float | None = None) -> bool:
     Returns True, or False if ``timeout`` passed first."""
     _check(name)
     me = threading.get_ident()
-    with _locks.guard:
-        held = _locks.held.get(name)
+    locks = _table()
+    with locks.guard:
+        held = locks.held.get(name)
         if held is not None and held.owner == me:
             raise RuntimeError(f"lock {name!r} is already held by this thread (locks are not "
                                "re-entrant)")
-        tl = _locks.thread_locks.setdefault(name, threading.Lock())
+        tl = locks.thread_locks.setdefault(name, threading.Lock())
     deadline = None if timeout is None else time.monotonic() + timeout
     if not tl.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
         return False
@@ -125,8 +130,8 @@ def lock(name: str = "default", timeout: float | None = None) -> bool:
             os.close(fd)
         tl.release()
         raise
-    with _locks.guard:
-        _locks.held[name] = _Held(fd, me)
+    with locks.guard:
+        locks.held[name] = _Held(fd, me)
     return True
 
 
@@ -142,9 +147,10 @@ def _flock(fd: int, op: int) -> None:
 def unlock(name: str = "default") -> None:
     """Release lock ``name``; RuntimeError if this process does not hold it."""
     _check(name)
-    with _locks.guard:
-        held = _locks.held.pop(name, None)
-        tl = _locks.thread_locks.get(name)
+    locks = _table()
+    with locks.guard:
+        held = locks.held.pop(name, None)
+        tl = locks.thread_locks.get(name)
     if held is None or tl is None:
         raise RuntimeError(f"lock {name!r} is not held by this process")
     try:
@@ -157,8 +163,9 @@ def unlock(name: str = "default") -> None:
 def is_locked(name: str = "default") -> bool:
     """True if some process (this one included) holds lock ``name`` now."""
     _check(name)
-    with _locks.guard:
-        if name in _locks.held:
+    locks = _table()
+    with locks.guard:
+        if name in locks.held:
             return True
     fd = os.open(lock_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

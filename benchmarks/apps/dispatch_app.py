@@ -35,7 +35,7 @@ def _attach() -> Any:
     global _mv, _rcv, _prof
     plan = _plan()
     _mm, _mv = shm.open_slots(plan["mem"])
-    ident = sigsup.context.current().identity
+    ident = sigsup.client_runtime.current().identity
     _rcv = shm.receiver(sigsup.worker_id(), sigsup.mule_id(), spooler=ident.kind == "spooler")
     if plan.get("cprofile") and _prof is None:
         # profile this process from its first handler run on (the loop around the handler
@@ -117,7 +117,7 @@ def raiser() -> None:
     _mm, mv = shm.open_slots(plan["mem"])
     while mv[shm.GO] == 0:
         time.sleep(0.005)
-    st = sigsup.context.current().call("status")["status"]
+    st = sigsup.client_runtime.current().call("status")["status"]
     pids = {"master": st["master"]["pid"]}
     pids.update({p["name"]: p["pid"] for p in st["processes"] if p["pid"]})
     results = []

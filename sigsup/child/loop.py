@@ -35,41 +35,43 @@ from sigsup.protocol.frames import (
 
 PR_SET_PDEATHSIG = 1
 
-# features' frames from the master ("t" -> fn(loop, msg)): mule messages, spooler wake-ups
-JSON_HOOKS: dict[str, Callable[[ChildLoop, dict[str, Any]], None]] = {}
-# run in every worker, mule and spooler after fork, before its loop (decorators.postfork)
-POSTFORK_HOOKS: list[Callable[[], None]] = []
+
+class ForkPrep:
+    """What ``prepare_fork`` loads once in the master, so that no child pays for it: libc
+    for ``prctl``, and the optional ``setproctitle`` (which imports ``logging``: 5-15 ms and
+    most of a MiB of private memory in each child that imported it on its own)."""
+
+    def __init__(self) -> None:
+        self.libc: Any = None    # ctypes.CDLL of libc; False when it cannot be loaded
+        self.title: Any = None   # setproctitle.setproctitle; False when it is not installed
+
+    def load(self) -> ForkPrep:
+        if self.libc is None:
+            try:
+                self.libc = ctypes.CDLL(None, use_errno=True)
+            except OSError:
+                self.libc = False
+        if self.title is None:
+            try:
+                import setproctitle  # type: ignore[import-not-found]
+                self.title = setproctitle.setproctitle
+            except ImportError:
+                self.title = False
+        return self
 
 
-_libc: Any = None
-_title: Any = None   # setproctitle.setproctitle; False when it is not installed
-
-
-def prepare_fork() -> None:
-    """Done once in the master before it forks, so that no child pays for it: load libc for
-    ``prctl``, and import the optional ``setproctitle`` (which imports ``logging``: 5-15 ms
-    and most of a MiB of private memory in each child that imported it on its own)."""
-    global _libc, _title
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            _libc = False
-    if _title is None:
-        try:
-            import setproctitle  # type: ignore[import-not-found]
-            _title = setproctitle.setproctitle
-        except ImportError:
-            _title = False
+def prepare_fork() -> ForkPrep:
+    """Done once in the master before it forks (``ForkPrep``); a no-op after the first."""
+    return context.process().state(ForkPrep).load()
 
 
 def die_with_parent(master_pid: int) -> None:
     """Ask the kernel to SIGKILL this process when the master dies (Linux), then check
     that the master did not die before we asked."""
-    prepare_fork()   # a no-op when the master did it
+    libc = prepare_fork().libc   # loaded already when the master prepared the fork
     try:
-        if _libc:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if libc:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if os.getppid() != master_pid:
@@ -140,8 +142,10 @@ class ChildLoop:
             for num in msg.get("del", []):
                 self.handlers.pop(int(num), None)
                 self.cache.pop(int(num), None)
-        elif t in JSON_HOOKS:
-            JSON_HOOKS[t](self, msg)
+        else:
+            hook = context.process().json_hooks.get(t)   # features' frames (install_hooks)
+            if hook is not None:
+                hook(self, msg)
 
     def handler_for(self, signum: int) -> Callable[..., Any] | None:
         path = self.handlers.get(signum)
@@ -229,13 +233,15 @@ def child_main(sock: socket.socket, output_fd: int, *, identity: Identity,
                 stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
             except (AttributeError, ValueError):
                 pass
-    if title and _title:
-        _title(title)
+    set_title = prepare_fork().title
+    if title and set_title:
+        set_title(title)
     sock.setblocking(True)
     loop = ChildLoop(ChildChannel(sock, identity), handlers)
     loop.install_signals()
     context.install(loop)
-    for hook in list(POSTFORK_HOOKS) if identity.kind in ("worker", "mule", "spooler") else ():
+    postfork = context.process().postfork
+    for hook in list(postfork) if identity.kind in ("worker", "mule", "spooler") else ():
         try:
             hook()
         except Exception:

@@ -7,7 +7,8 @@
         print(format_problems(err))
 """
 
-from .loader import ConfigError, Problem, format_problems, load_config, parse_config
+from .loader import load_config, parse_config
+from .problems import ConfigError, Problem, format_problems
 from .schema import (
     MONITOR_EVENTS,
     Config,

@@ -3,19 +3,31 @@
 Everything here is already validated: paths are absolute, targets are bound to the tree,
 numbers are in range. Mappings are read-only views (``types.MappingProxyType``) that keep
 declaration order where it matters (farms, spoolers); signals are kept sorted by number.
+
+Each field also says how it is read from TOML (:func:`~sigsup.config.fieldspec.setting`:
+its key, its check, its default, its documentation): the loader takes the keys each table
+accepts and the defaults from here, so both are written once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from sigsup.routing.table import ON_FULL
 from sigsup.routing.targets import Target, TreeShape
 
+from . import convert as c
+from .fieldspec import setting, toml_keys
+
 __all__ = [
+    "CRON_EVERY",
+    "CRON_FIELDS",
+    "MIN_TIMER_SECONDS",
     "MONITOR_EVENTS",
+    "SECTIONS",
     "Config",
     "CronConfig",
     "MonitorConfig",
@@ -28,6 +40,13 @@ __all__ = [
 ]
 
 MONITOR_EVENTS: tuple[str, ...] = ("created", "modified", "deleted", "moved")
+MIN_TIMER_SECONDS = 0.01
+# uWSGI's cron fields: (key, lo, hi); -1 is every, -N every N (up to hi)
+CRON_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+CRON_EVERY = -1  # the value of a uWSGI field that is not given
+
+_SIGNAL_REQUIRED = "required: the number of the signal to raise"
 
 
 def _empty_map() -> Mapping:
@@ -36,97 +55,162 @@ def _empty_map() -> Mapping:
 
 @dataclass(frozen=True)
 class SupervisorConfig:
-    name: str
-    socket: Path
-    pythonpath: tuple[Path, ...] = ()
-    preload: tuple[str, ...] = ()
-    shutdown_timeout: float = 10.0
-    harakiri: float = 0.0
-    queue_size: int = 10000
-    window: int = 8
-    respawn_delay: float = 0.1
-    respawn_delay_max: float = 30.0
-    failure_limit: int = 5
-    failure_window: float = 10.0
-    failure_cooldown: float = 60.0
+    name: str = setting("names the control socket file; default: the config file's stem",
+                        conv=c.tree_name)
+    socket: Path = setting("the control socket; default: $XDG_RUNTIME_DIR/sigsup/NAME.sock, "
+                           "else /tmp/sigsup-UID/NAME.sock", conv=c.file_path, relative=True)
+    pythonpath: tuple[Path, ...] = setting(
+        "directories prepended to sys.path in the master (children inherit it)",
+        conv=c.paths, relative=True, default=())
+    preload: tuple[str, ...] = setting(
+        "modules imported in the master before it forks", conv=c.module_names, default=())
+    shutdown_timeout: float = setting(
+        "seconds running handlers get on stop, then SIGKILL",
+        conv=c.number, default=10.0, lo=0, open_lo=True)
+    harakiri: float = setting(
+        "seconds a handler may run before its process is killed; 0 = no limit",
+        conv=c.number, default=0.0, lo=0)
+    queue_size: int = setting(
+        "bound of every queue in the master (per process, per pool)",
+        conv=c.integer, default=10000, lo=1)
+    window: int = setting(
+        "signals in flight per process; the rest wait in the master",
+        conv=c.integer, default=8, lo=1, hi=1024)
+    respawn_delay: float = setting(
+        "first respawn delay; doubles per death inside failure_window",
+        conv=c.number, default=0.1, lo=0, open_lo=True)
+    respawn_delay_max: float = setting(
+        "the longest respawn delay (at least respawn_delay)",
+        conv=c.number, default=30.0, lo=0, open_lo=True)
+    failure_limit: int = setting(
+        "this many deaths inside failure_window mark the process failed",
+        conv=c.integer, default=5, lo=1)
+    failure_window: float = setting(
+        "seconds in which failure_limit deaths mark a process failed",
+        conv=c.number, default=10.0, lo=0, open_lo=True)
+    failure_cooldown: float = setting(
+        "seconds before a failed process is tried again",
+        conv=c.number, default=60.0, lo=0, open_lo=True)
 
 
 @dataclass(frozen=True)
 class WorkersConfig:
-    count: int = 1
-    cheaper: int | None = None
-    cheaper_idle: float = 10.0
+    count: int = setting("workers: worker1..workerN", conv=c.integer, default=1, lo=0)
+    cheaper: int | None = setting(
+        "keep at least this many running; idle extra workers are stopped (at most count)",
+        conv=c.integer, default=None, lo=0)
+    cheaper_idle: float = setting(
+        "seconds idle before an extra worker is stopped",
+        conv=c.number, default=10.0, lo=0, open_lo=True)
 
 
 @dataclass(frozen=True)
 class MulesConfig:
-    count: int = 0
-    programs: Mapping[int, str] = field(default_factory=_empty_map)
-    message_handler: str | None = None
+    count: int = setting("mules: mule1..muleN", conv=c.integer, default=0, lo=0)
+    programs: Mapping[int, str] = setting(
+        "[mules.main]: programmed mules, mule id = import path",
+        key="main", default_factory=_empty_map)
+    message_handler: str | None = setting(
+        "what plain mules call for each mule_msg(); without it they keep messages",
+        conv=c.import_path, imported=True, default=None)
 
 
 @dataclass(frozen=True)
 class SpoolerConfig:
-    name: str
-    dir: Path
-    processes: int = 1
-    handler: str | None = None
-    max_retries: int = 5
-    retry_backoff: float = 2.0
-    retry_backoff_max: float = 300.0
-    harakiri: float = 0.0
+    name: str = setting("NAME of [spoolers.NAME]", key=None)
+    dir: Path = setting(
+        "the directory of the jobs on disk", conv=c.file_path, relative=True,
+        required="required: the directory that holds this spooler's jobs")
+    processes: int = setting("spooler processes", conv=c.integer, default=1, lo=1)
+    handler: str | None = setting(
+        "handler(job) -> None/SPOOL_OK, SPOOL_RETRY or SPOOL_IGNORE",
+        conv=c.import_path, imported=True, default=None)
+    max_retries: int = setting(
+        "retries after the first run, then the job goes to dir/failed/",
+        conv=c.integer, default=5, lo=0)
+    retry_backoff: float = setting(
+        "seconds before the first retry, doubled each time",
+        conv=c.number, default=2.0, lo=0, open_lo=True)
+    retry_backoff_max: float = setting(
+        "the longest wait before a retry (at least retry_backoff)",
+        conv=c.number, default=300.0, lo=0, open_lo=True)
+    harakiri: float = setting(
+        "seconds a job may run before its process is killed; 0 = no limit",
+        conv=c.number, default=0.0, lo=0)
 
 
 @dataclass(frozen=True)
 class SignalConfig:
-    num: int
-    handler: str
-    target: Target
-    on_full: str = "reject"
+    num: int = setting("N of [signals.N]", key=None)
+    handler: str = setting(
+        "called as handler(signum)", conv=c.import_path, imported=True,
+        required="required: the import path of the function that handles this signal, "
+                 "e.g. 'app.handlers:on_reload'")
+    target: Target = setting("who runs it: 'worker' (the default), 'workers', 'mule2'...")
+    on_full: str = setting(
+        "when a queue is full: 'reject' it or 'coalesce' into an identical pending one",
+        conv=c.string, default="reject", choices=ON_FULL)
 
 
 @dataclass(frozen=True)
 class TimerConfig:
-    kind: str  # "timer" or "rb_timer"
-    signal: int
-    seconds: float
-    iterations: int = 0
+    kind: str = setting('"timer" or "rb_timer": the section', key=None)
+    signal: int = setting("the signal raised", conv=c.signal_number, required=_SIGNAL_REQUIRED)
+    seconds: float = setting(
+        f"the period, at least {MIN_TIMER_SECONDS}", conv=c.number, lo=MIN_TIMER_SECONDS,
+        required="required: the period in seconds")
+    iterations: int = setting("fire N times, then stop; 0 = forever",
+                              conv=c.integer, default=0, lo=0)
 
 
 @dataclass(frozen=True)
 class CronConfig:
-    signal: int
-    schedule: str | None
-    fields: tuple[int, int, int, int, int] | None
-    timezone: str | None = None
-    iterations: int = 0
-    misfire_grace: float = 60.0
+    signal: int = setting("the signal raised", conv=c.signal_number, required=_SIGNAL_REQUIRED)
+    schedule: str | None = setting(
+        "a cron expression: 5 fields, 6 with seconds first, or @daily...",
+        conv=c.cron_expression)
+    fields: tuple[int, int, int, int, int] | None = setting(
+        "instead of schedule: uWSGI's fields (-1 = every; -N = every N)",
+        key=None, keys=tuple(name for name, _, _ in CRON_FIELDS))
+    timezone: str | None = setting(
+        "an IANA zone; default: the machine's local zone", conv=c.timezone, default=None)
+    iterations: int = setting("fire N times, then stop; 0 = forever",
+                              conv=c.integer, default=0, lo=0)
+    misfire_grace: float = setting(
+        "seconds a missed run may still run late", conv=c.number, default=60.0, lo=0)
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    signal: int
-    path: Path
-    recursive: bool = False
-    events: tuple[str, ...] = MONITOR_EVENTS
-    debounce: float = 0.1
-    iterations: int = 0
-    wait_for_path: bool = False
+    signal: int = setting("the signal raised", conv=c.signal_number, required=_SIGNAL_REQUIRED)
+    path: Path = setting("the file or directory to watch", conv=c.file_path, relative=True,
+                         required="required: the file or directory to watch")
+    recursive: bool = setting("subdirectories too, new ones included",
+                              conv=c.boolean, default=False)
+    events: tuple[str, ...] = setting(
+        "the events that raise it; default: all", conv=c.event_names,
+        default=MONITOR_EVENTS, choices=MONITOR_EVENTS)
+    debounce: float = setting("a burst within this many seconds raises one signal",
+                              conv=c.number, default=0.1, lo=0)
+    iterations: int = setting("fire N times, then stop; 0 = forever",
+                              conv=c.integer, default=0, lo=0)
+    wait_for_path: bool = setting("a missing path is waited for instead of an error",
+                                  conv=c.boolean, default=False)
 
 
 @dataclass(frozen=True)
 class Config:
-    path: Path
-    supervisor: SupervisorConfig
-    workers: WorkersConfig
-    mules: MulesConfig
-    farms: Mapping[str, tuple[int, ...]]
-    spoolers: Mapping[str, SpoolerConfig]
-    signals: Mapping[int, SignalConfig]
-    timers: tuple[TimerConfig, ...] = ()
-    rb_timers: tuple[TimerConfig, ...] = ()
-    crons: tuple[CronConfig, ...] = ()
-    monitors: tuple[MonitorConfig, ...] = ()
+    path: Path = setting("the config file", key=None)
+    supervisor: SupervisorConfig = setting("[supervisor]")
+    workers: WorkersConfig = setting("[workers]")
+    mules: MulesConfig = setting("[mules] and [mules.main]")
+    farms: Mapping[str, tuple[int, ...]] = setting("[farms]: name = [mule ids]")
+    spoolers: Mapping[str, SpoolerConfig] = setting("[spoolers.NAME]")
+    signals: Mapping[int, SignalConfig] = setting("[signals.N]: the signal table")
+    timers: tuple[TimerConfig, ...] = setting("[[timers]]", default=())
+    rb_timers: tuple[TimerConfig, ...] = setting("[[rb_timers]]", default=())
+    crons: tuple[CronConfig, ...] = setting("[[crons]]", default=())
+    monitors: tuple[MonitorConfig, ...] = setting("[[monitors]]", default=())
 
     @property
     def base_dir(self) -> Path:
@@ -141,3 +225,7 @@ class Config:
             farms=tuple(self.farms),
             spoolers=tuple(self.spoolers),
         )
+
+
+# the top-level sections of a config file
+SECTIONS: tuple[str, ...] = toml_keys(Config)

@@ -2,25 +2,27 @@
 
 ``execute`` answers a request dict with a reply dict and never raises for bad input: a
 missing or mistyped field is an ``{"ok": false, "error": ...}`` naming the field.
+
+Every command is in one table, built once: the master's own (``Commands.table``) and each
+feature's (``Extension.commands``); a name two of them claim is an error at start-up. Client
+commands answer on the connection itself, later or many times (``raise --wait``, ``events``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sigsup.importing import HandlerImportError, split_path
-from sigsup.routing.router import Watch
+from sigsup.master.port import BadRequest, ClientCommand, Command, Extension, MasterPort
+from sigsup.routing.raises import Watch
 from sigsup.routing.table import ON_FULL, check_signum
 from sigsup.routing.targets import TargetError, resolve_target
-from sigsup.status.model import build_status
 
 if TYPE_CHECKING:
     from sigsup.master.control import ControlConn
-    from sigsup.master.loop import Master
 
-
-class BadRequest(ValueError):
-    pass
+__all__ = ["BadRequest", "Commands"]
 
 
 def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
@@ -51,20 +53,28 @@ def _signum(msg: dict[str, Any]) -> int:
 
 
 class Commands:
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: MasterPort, extensions: Sequence[Extension] = ()) -> None:
         self.m = master
+        # "status" and "events" are the status feature's (status/monitor.py)
+        self.table: dict[str, Command] = {
+            "ping": self.cmd_ping, "stop": self.cmd_stop,
+            "raise": self.cmd_raise, "register": self.cmd_register,
+            "unregister": self.cmd_unregister, "registered": self.cmd_registered,
+        }
+        self.client_table: dict[str, ClientCommand] = {}
+        for ext in extensions:
+            for table, more in ((self.table, ext.commands()),
+                                (self.client_table, ext.client_commands())):
+                for name, fn in more.items():
+                    if name in self.table or name in self.client_table:
+                        raise ValueError(f"command {name!r} of {ext.name} is taken")
+                    table[name] = fn
 
     def execute(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         cmd = msg.get("cmd")
         if not isinstance(cmd, str):
             return {"ok": False, "error": "bad request: missing field 'cmd'"}
-        method = getattr(self, "cmd_" + cmd.replace("-", "_"), None)
-        if method is None:
-            for ext in self.m.extensions:
-                table = getattr(ext, "commands", None)
-                if table is not None and cmd in (fns := table()):
-                    method = fns[cmd]
-                    break
+        method = self.table.get(cmd)
         if method is None:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         try:
@@ -75,12 +85,13 @@ class Commands:
     # -- control clients -------------------------------------------------------------------
 
     def handle_client(self, conn: ControlConn, msg: dict[str, Any]) -> None:
-        if msg.get("cmd") == "raise" and msg.get("wait") is True:
+        cmd = msg.get("cmd")
+        if cmd == "raise" and msg.get("wait") is True:
             self._raise_and_wait(conn, msg)
             return
-        if msg.get("cmd") == "events":   # a stream: one message per event (status/events.py)
-            from sigsup.status.events import subscribe
-            subscribe(self.m, conn, msg)
+        streamed = self.client_table.get(cmd) if isinstance(cmd, str) else None
+        if streamed is not None:   # a stream or a later answer (status/events.py)
+            streamed(conn, msg)
             return
         conn.reply(self.execute(msg, origin="cli"))
 
@@ -94,14 +105,12 @@ class Commands:
             conn.reply(reply)
             return
         conn.waits += 1
-        control = self.m.control
 
         def finish(watch: Watch) -> None:
             conn.waits -= 1
-            if control.conns.get(conn.sock.fileno()) is conn:
-                failed = [o for o in watch.results if o["status"] != "handled"]
-                conn.reply({**reply, "outcomes": watch.results, "ok": reply["ok"] and not failed})
-                self.m._watch_client(conn)
+            failed = [o for o in watch.results if o["status"] != "handled"]
+            self.m.client_reply(conn, {**reply, "outcomes": watch.results,
+                                       "ok": reply["ok"] and not failed})
 
         r.watch = Watch(expected, on_complete=finish)
 
@@ -110,27 +119,17 @@ class Commands:
     def cmd_ping(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         return {"ok": True, "pid": self.m.pid, "name": self.m.name, "state": self.m.state}
 
-    def cmd_status(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        return {"ok": True, "status": build_status(self.m)}
-
     def cmd_stop(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         self.m.request_stop(f"stop requested by {origin}")
-        return {"ok": True, "pid": self.m.pid, "shutdown_timeout": self.m.sup.shutdown_timeout}
+        return {"ok": True, "pid": self.m.pid, "shutdown_timeout": self.m.config.supervisor.shutdown_timeout}
 
     def cmd_raise(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = _signum(msg)
-        if self.m.state != "running":
-            return {"ok": False, "error": f"the master is {self.m.state}",
-                    "result": {"id": 0, "signum": signum, "accepted": False, "recipients": [],
-                               "coalesced": [], "refused": [
-                                   {"recipient": "master", "reason": f"the master is {self.m.state}"}]}}
-        res = self.m.router.raise_signal(signum, origin, self.m.os.time())
-        out = res.as_dict()
-        if self.m.listeners:
-            self.m.emit("raise", origin=origin, **out)
-        reply: dict[str, Any] = {"ok": not res.refused, "result": out}
+        res = self.m.raise_signal(signum, origin)
+        reply: dict[str, Any] = {"ok": not res.refused, "result": res.as_dict()}
         if res.refused:
-            reply["error"] = "; ".join(f"{who}: {why}" for who, why in res.refused)
+            reply["error"] = "; ".join(why if who == "master" else f"{who}: {why}"
+                                       for who, why in res.refused)
         reply["_raise"] = res.raise_
         if msg.get("wait") is not True:
             reply.pop("_raise")

@@ -2,14 +2,19 @@
 
 ``Master.step()`` is one turn of the loop: wait for the next event or deadline, handle what
 is ready (POSIX signals through the wakeup fd, frames from children, child output, control
-clients), then run what is due (respawns, harakiri, the cheaper, shutdown) and write the
-frames routing produced. Tests drive it one step at a time with a fake OS seam.
+clients), then run what is due (respawns, harakiri, the cheaper, shutdown, scheduled calls)
+and write the frames routing produced. Tests drive it one step at a time with a fake OS seam.
+
+``Master`` is the one implementation of ``MasterPort`` (master/port.py): features and
+commands are given that interface and nothing else. Frames from children are dispatched by
+two explicit tables (``_on_frame`` by frame type, ``_on_message`` by a JSON frame's "t").
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import importlib
 import os
 import selectors
@@ -17,7 +22,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sigsup import context
@@ -26,11 +31,18 @@ from sigsup.config import Config
 from sigsup.context import Identity
 from sigsup.master.commands import Commands
 from sigsup.master.control import ControlConn, ControlServer
-from sigsup.master.extension import call_all
 from sigsup.master.log import Log
 from sigsup.master.ossys import OsSys, describe_exit
-from sigsup.master.proc import Proc
-from sigsup.master.states import ALIVE, ProcState
+from sigsup.master.port import (
+    ChildMessage,
+    Extension,
+    Feature,
+    Listener,
+    MasterPort,
+    Scheduled,
+    overrides,
+)
+from sigsup.master.runtime import MasterRuntime
 from sigsup.master.tree import build_procs, record_death, respawn_delay
 from sigsup.protocol.frames import (
     ACK,
@@ -43,12 +55,22 @@ from sigsup.protocol.frames import (
     ProtocolError,
     pack_json,
 )
+from sigsup.routing.proc import Proc
+from sigsup.routing.result import RaiseResult
 from sigsup.routing.router import Router
+from sigsup.routing.states import (
+    ACCEPTS_RAISES,
+    ALIVE,
+    MASTER_TRANSITIONS,
+    MasterState,
+    ProcState,
+    check_move,
+)
 from sigsup.routing.table import SignalTable
 from sigsup.routing.targets import WORKERS
 
-WAKE, CHANNEL, OUTPUT, LISTEN, CLIENT = range(5)
-EXTENSION = 5   # an extension's own descriptor: selector data (EXTENSION, callback())
+# what a selector key's data says a descriptor is: (kind, object)
+WAKE, CHANNEL, OUTPUT, LISTEN, CLIENT, WATCHED = range(6)   # WATCHED: (WATCHED, callback())
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 # bytes asked of one channel recv: a buffer over malloc's mmap threshold (128 KiB) costs an
 # mmap, an mremap and an munmap on every read, however few bytes arrive
@@ -56,8 +78,9 @@ CHANNEL_READ = 65536
 _pack = HEADER.pack   # frames' pack() without its masking: sequence numbers and ids are u32
 
 
-class Master:
-    def __init__(self, config: Config, *, ossys: OsSys | None = None, log: Log | None = None) -> None:
+class Master(MasterPort):
+    def __init__(self, config: Config, *, ossys: OsSys | None = None, log: Log | None = None,
+                 features: Sequence[Feature] = ()) -> None:
         self.config = config
         self.sup = config.supervisor
         self.os = ossys or OsSys()
@@ -73,8 +96,7 @@ class Master:
         self.by_pid: dict[int, Proc] = {}
         self.selector = selectors.DefaultSelector()
         self.control = ControlServer(self.sup.socket, self._on_request, log=self.log.warning)
-        self.commands = Commands(self)
-        self.state = "starting"
+        self._state = MasterState.STARTING
         self.started_at = self.os.time()
         self.started_mono = self.os.monotonic()
         self.stop_deadline = 0.0
@@ -82,12 +104,41 @@ class Master:
         self.exit_code = 0
         self._wake_r = -1
         self._wake_w = -1
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.listeners: list[Listener] = []
         self.errors = 0   # protocol errors from children, failed commands
         self._want_write: set[Proc] = set()
-        self.extensions: list[Any] = []   # see master/extension.py
-        from sigsup.master.features import build_extensions
-        self.extensions.extend(build_extensions(self))
+        self._scheduled: list[Scheduled] = []   # call_at heap
+        self.extensions: list[Extension] = [make(self) for make in features]
+        names = [e.name for e in self.extensions]
+        if len(set(names)) != len(names) or "" in names:
+            raise ValueError(f"features need distinct, non-empty names: {names}")
+        # the per-turn hooks, only of the features that have them
+        self._deadlines = [e.deadline for e in self.extensions if overrides(e, "deadline")]
+        self._ticks = [e.tick for e in self.extensions if overrides(e, "tick")]
+        self.commands = Commands(self, self.extensions)
+        # a frame from a child, by type; a JSON frame by its "t" (the master's and features')
+        self._on_frame: dict[int, Callable[[Proc, tuple], None]] = {
+            DONE: self._frame_done, RAISE: self._frame_raise, READY: self._frame_ready,
+            JSON: self._frame_json}
+        self._on_message: dict[str, ChildMessage] = {
+            "done": self._msg_done, "call": self._msg_call, "wait": self._msg_wait,
+            "unwait": self._msg_unwait}
+        for ext in self.extensions:
+            for t, fn in ext.child_messages().items():
+                if t in self._on_message:
+                    raise ValueError(f"child message {t!r} of {ext.name} is taken")
+                self._on_message[t] = fn
+
+    # -- the master's own state ------------------------------------------------------------
+
+    @property
+    def state(self) -> MasterState:
+        return self._state
+
+    @state.setter
+    def state(self, new: MasterState) -> None:
+        check_move("master", self._state, new, MASTER_TRANSITIONS)
+        self._state = new
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -97,7 +148,7 @@ class Master:
         for p in reversed(self.sup.pythonpath):
             if str(p) not in sys.path:
                 sys.path.insert(0, str(p))
-        context.install(MasterRuntime(self))
+        context.install(MasterRuntime(self, self.commands))
 
     def preload(self) -> None:
         """Import what ``preload`` names, in the master, before anything forks."""
@@ -118,8 +169,12 @@ class Master:
         os.environ["SIGSUP_SOCKET"] = str(self.sup.socket)
         self.log.info(f"sigsup master for {self.name!r} (pid {self.pid}) on {self.sup.socket}; "
                       f"{len(self.procs)} processes, {len(self.table.registered())} signals")
-        self.state = "running"
-        call_all(self.extensions, "start", self)
+        self.state = MasterState.RUNNING
+        if context.current_or_none() is None:
+            self.install_runtime()
+        context.process().run_pending()   # what decorators met before a master existed
+        for ext in self.extensions:
+            ext.start()
         now = self.os.monotonic()
         cheaper = self.config.workers.cheaper
         running_workers = 0
@@ -129,12 +184,14 @@ class Master:
                     p.state = ProcState.CHEAPED
                     continue
                 running_workers += 1
-            self.spawn(p, now)
+            if not p.pid:   # a feature's start() may have added and started one already
+                self.spawn(p, now)
 
     def add_proc(self, p: Proc) -> None:
-        """Add a process slot that the config's tree does not list (a helper process)."""
         self.procs.append(p)
         self.router.add_proc(p)
+        if self._state is MasterState.RUNNING:
+            self.spawn(p, self.os.monotonic())
 
     def spawn(self, p: Proc, now: float) -> None:
         identity = Identity(p.kind, p.index, p.name, self.pid,
@@ -196,7 +253,7 @@ class Master:
     def run(self) -> int:
         try:
             self.start()
-            while self.state != "stopped":
+            while self._state is not MasterState.STOPPED:
                 self.step()
         finally:
             self.close()
@@ -222,7 +279,7 @@ class Master:
             elif kind == LISTEN:
                 for conn in self.control.accept(self.os.monotonic(), self._drop_client):
                     self.selector.register(conn.sock, selectors.EVENT_READ, (CLIENT, conn))
-            elif kind == EXTENSION:
+            elif kind == WATCHED:
                 obj()
         if self.control.backlog:   # pipelined requests: a batch per client per turn
             for conn in self.control.runnable():
@@ -247,11 +304,14 @@ class Master:
             for p in self.procs:
                 if p.inflight:
                     t = min(t, max(p.sent_at[0], p.last_done) + self.sup.harakiri - now)
-        if self.state == "stopping":
+        if self._state is MasterState.STOPPING:
             t = min(t, (self.kill_deadline or self.stop_deadline) - now)
-        for d in call_all(self.extensions, "deadline", now):
+        for deadline in self._deadlines:
+            d = deadline(now)
             if d is not None:
                 t = min(t, d - now)
+        if self._scheduled:
+            t = min(t, self._scheduled[0].when - now)
         return max(0.0, t)
 
     # -- children's channels ---------------------------------------------------------------
@@ -284,61 +344,70 @@ class Master:
                 return
 
     def _frame(self, p: Proc, f: tuple) -> None:
-        ftype = f[0]
-        if ftype == DONE:
-            self.router.done(p, f[1], f[2], f[3])
-            if self.listeners:
-                self.emit("handled" if f[2] == 0 else "failed", process=p.name, signum=f[1], id=f[3])
-        elif ftype == RAISE:
-            self._child_raise(p, f[1], f[3])
-        elif ftype == READY:
-            if p.state is ProcState.STOPPING:
-                return   # told to stop before it was ready: it gets no work
-            p.state = ProcState.RUNNING
-            self.router.ready(p)
-            self.log.debug(f"{p.name} [{p.pid}] ready")
-            self.emit("ready", process=p.name, pid=p.pid)
-        elif ftype == JSON:
-            self._child_json(p, f[4])
-        else:
-            raise ProtocolError(f"unexpected frame type {ftype}")
+        handler = self._on_frame.get(f[0])
+        if handler is None:
+            raise ProtocolError(f"unexpected frame type {f[0]}")
+        handler(p, f)
 
-    def _child_raise(self, p: Proc, signum: int, seq: int) -> None:
-        if self.state != "running":
-            p.out += pack_json({"t": "raised", "seq": seq, "result": {
-                "id": 0, "signum": signum, "accepted": False, "recipients": [], "coalesced": [],
-                "refused": [{"recipient": "master", "reason": "the master is stopping"}]}})
+    def _frame_done(self, p: Proc, f: tuple) -> None:
+        self.router.done(p, f[1], f[2], f[3])
+        if self.listeners:
+            self.emit("handled" if f[2] == 0 else "failed", process=p.name, signum=f[1], id=f[3])
+
+    def _frame_raise(self, p: Proc, f: tuple) -> None:
+        signum, seq = f[1], f[3]
+        res = self.raise_signal(signum, p.name)
+        if res.refused or res.coalesced:
+            p.out += pack_json({"t": "raised", "seq": seq, "result": res.as_dict()})
         else:
-            res = self.router.raise_signal(signum, p.name, self.os.time())
-            if self.listeners:
-                self.emit("raise", origin=p.name, **res.as_dict())   # as_dict has id, signum
-            if res.refused or res.coalesced:
-                p.out += pack_json({"t": "raised", "seq": seq, "result": res.as_dict()})
-            else:
-                p.out += _pack(ACK, signum, min(len(res.recipients), 0xFFFF), seq, res.id)
+            p.out += _pack(ACK, signum, min(len(res.recipients), 0xFFFF), seq, res.id)
         dirty = self.router.dirty
         dirty.pop(p, None)   # to the end: its RUN frames go out before its ACK
         dirty[p] = None
 
-    def _child_json(self, p: Proc, msg: dict[str, Any]) -> None:
-        t = msg.get("t")
-        if t == "done":
-            self.router.done(p, int(msg["signum"]), int(msg.get("status", DONE_ERROR)),
-                             int(msg["rid"]), str(msg.get("detail") or "handler raised"))
-            self.emit("failed", process=p.name, signum=msg["signum"], id=msg["rid"],
-                      detail=msg.get("detail"))
-        elif t == "call":
-            reply = self.commands.execute(msg, origin=p.name)
-            reply["t"] = "reply"
-            reply["rid"] = msg.get("rid")
-            p.out += pack_json(reply)
-            self.router.dirty.add(p)
-        elif t == "wait":
-            self.router.wait(p, int(msg.get("signum", -1)))
-        elif t == "unwait":
-            p.waiting = None
-        elif not any(call_all(self.extensions, "child_message", p, msg)):
-            raise ProtocolError(f"unknown message {t!r}")
+    def _frame_ready(self, p: Proc, f: tuple) -> None:
+        if p.state is ProcState.STOPPING:
+            return   # told to stop before it was ready: it gets no work
+        p.state = ProcState.RUNNING
+        self.router.ready(p)
+        self.log.debug(f"{p.name} [{p.pid}] ready")
+        self.emit("ready", process=p.name, pid=p.pid)
+
+    def _frame_json(self, p: Proc, f: tuple) -> None:
+        msg = f[4]
+        handler = self._on_message.get(msg.get("t"))
+        if handler is None:
+            raise ProtocolError(f"unknown message {msg.get('t')!r}")
+        handler(p, msg)
+
+    def _msg_done(self, p: Proc, msg: dict[str, Any]) -> None:
+        self.router.done(p, int(msg["signum"]), int(msg.get("status", DONE_ERROR)),
+                         int(msg["rid"]), str(msg.get("detail") or "handler raised"))
+        self.emit("failed", process=p.name, signum=msg["signum"], id=msg["rid"],
+                  detail=msg.get("detail"))
+
+    def _msg_call(self, p: Proc, msg: dict[str, Any]) -> None:
+        reply = self.commands.execute(msg, origin=p.name)
+        reply["t"] = "reply"
+        reply["rid"] = msg.get("rid")
+        self.send_json(p, reply)
+
+    def _msg_wait(self, p: Proc, msg: dict[str, Any]) -> None:
+        self.router.wait(p, int(msg.get("signum", -1)))
+
+    def _msg_unwait(self, p: Proc, msg: dict[str, Any]) -> None:
+        p.waiting = None
+
+    # -- raising (the one path of every raise) ---------------------------------------------
+
+    def raise_signal(self, signum: int, origin: str, policy: str | None = None) -> RaiseResult:
+        if self._state not in ACCEPTS_RAISES:
+            res = RaiseResult.refused_by(signum, "master", f"the master is {self._state}")
+        else:
+            res = self.router.raise_signal(signum, origin, self.os.time(), policy)
+        if self.listeners:
+            self.emit("raise", origin=origin, **res.as_dict())   # as_dict has id, signum
+        return res
 
     def _close_channel(self, p: Proc) -> None:
         if p.sock is not None:
@@ -403,7 +472,7 @@ class Master:
             if signum == signal.SIGCHLD:
                 self._reap()
             elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-                if self.state == "stopping" and signum != signal.SIGTERM:
+                if self._state is MasterState.STOPPING and signum != signal.SIGTERM:
                     self.log.warning("second interrupt: killing every child now")
                     self._kill_all()
                 else:
@@ -434,8 +503,9 @@ class Master:
         else:
             self.router.process_lost(p, f"{p.name} died ({how})")
         self.emit("exit", process=p.name, pid=pid, how=how)
-        call_all(self.extensions, "proc_exit", p, how)
-        if self.state == "stopping":
+        for ext in self.extensions:
+            ext.proc_exit(p, how)
+        if self._state is MasterState.STOPPING:
             p.state = ProcState.STOPPED
             self.log.info(f"{p.name} [{pid}] stopped ({how})")
             return
@@ -463,7 +533,9 @@ class Master:
     # -- what is due -----------------------------------------------------------------------
 
     def _tick(self, now: float) -> None:
-        if self.state == "running":
+        if self._scheduled:
+            self._run_scheduled(now)
+        if self._state is MasterState.RUNNING:
             for p in self.procs:
                 if p.state in (ProcState.BACKOFF, ProcState.FAILED) and p.respawn_at <= now:
                     p.respawns += 1
@@ -472,17 +544,18 @@ class Master:
                 self._harakiri(now)
             if self.config.workers.cheaper is not None:
                 self._cheaper(now)
-            call_all(self.extensions, "tick", now)
-        elif self.state == "stopping":
+            for tick in self._ticks:
+                tick(now)
+        elif self._state is MasterState.STOPPING:
             # what a stopping process had been sent but not started comes back to a queue
             self.router.drop_all_queued("not run: the master stopped")
             alive = [p for p in self.procs if p.state in ALIVE and p.pid]
             if not alive:
-                self.state = "stopped"
+                self.state = MasterState.STOPPED
             elif self.kill_deadline and now >= self.kill_deadline:
                 for p in alive:
                     self.log.error(f"{p.name} [{p.pid}] did not exit after SIGKILL")
-                self.state = "stopped"
+                self.state = MasterState.STOPPED
             elif now >= self.stop_deadline and not self.kill_deadline:
                 self.log.warning(f"shutdown_timeout ({self.sup.shutdown_timeout:g} s) passed: "
                                  f"killing {', '.join(p.name for p in alive)}")
@@ -540,13 +613,13 @@ class Master:
     # -- stopping --------------------------------------------------------------------------
 
     def request_stop(self, why: str) -> None:
-        if self.state != "running":
+        if self._state is not MasterState.RUNNING:
             return
         now = self.os.monotonic()
         queued = self.router.queued_total()
         self.log.info(f"stopping ({why}): waiting up to {self.sup.shutdown_timeout:g} s for "
                       f"running handlers" + (f"; {queued} queued signals will not run" if queued else ""))
-        self.state = "stopping"
+        self.state = MasterState.STOPPING
         self.router.drop_all_queued("not run: the master stopped")
         self.stop_deadline = now + self.sup.shutdown_timeout
         for p in self.procs:
@@ -564,7 +637,8 @@ class Master:
         self.kill_deadline = self.os.monotonic() + 3.0
 
     def close(self) -> None:
-        call_all(self.extensions, "close")
+        for ext in self.extensions:
+            ext.close()
         for p in self.procs:
             if p.pid and p.state in ALIVE:
                 self.os.kill_group(p.pid, signal.SIGKILL)
@@ -586,7 +660,7 @@ class Master:
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
         self.selector.close()
-        if self.state == "stopped":
+        if self._state is MasterState.STOPPED:
             self.log.info("stopped")
 
     # -- writing ---------------------------------------------------------------------------
@@ -666,35 +740,76 @@ class Master:
         for listener in list(self.listeners):
             listener(kind, event)
 
+    def listen(self, listener: Listener) -> None:
+        if listener not in self.listeners:
+            self.listeners.append(listener)
+        self.router.on_event = self._router_event   # deliveries too, while someone listens
+
+    def unlisten(self, listener: Listener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+        if not self.listeners:
+            self.router.on_event = None
+
+    def _router_event(self, kind: str, fields: dict[str, Any]) -> None:
+        self.emit(kind, **fields)
+
+    # -- the rest of MasterPort: frames out, descriptors, scheduled calls, clients ---------
+
+    def send(self, p: Proc, data: bytes) -> None:
+        if p.sock is not None:
+            p.out += data
+            self.router.dirty[p] = None
+
+    def send_json(self, p: Proc, msg: dict[str, Any]) -> None:
+        self.send(p, pack_json(msg))
+
     def broadcast_json(self, msg: dict[str, Any]) -> None:
         data = pack_json(msg)
         for p in self.procs:
-            if p.sock is not None:
-                p.out += data
-                self.router.dirty.add(p)
+            self.send(p, data)
+
+    def proc_ready(self, p: Proc) -> None:
+        self.router.ready(p)
+
+    def watch_fd(self, fd: int, callback: Callable[[], None]) -> None:
+        self.selector.register(fd, selectors.EVENT_READ, (WATCHED, callback))
+
+    def unwatch_fd(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+
+    def call_at(self, when: float, fn: Callable[[], None]) -> Scheduled:
+        item = Scheduled(when, fn)
+        heapq.heappush(self._scheduled, item)
+        return item
+
+    def _run_scheduled(self, now: float) -> None:
+        heap = self._scheduled
+        while heap and heap[0].when <= now:
+            item = heapq.heappop(heap)
+            if not item.cancelled:
+                item.fn()
+
+    def client_alive(self, conn: ControlConn) -> bool:
+        return not conn.closing and self.control.conns.get(conn.sock.fileno()) is conn
+
+    def client_reply(self, conn: ControlConn, msg: dict[str, Any]) -> None:
+        if self.control.conns.get(conn.sock.fileno()) is conn:
+            conn.reply(msg)
+            self._watch_client(conn)
+
+    def extension(self, name: str) -> Extension | None:
+        return next((e for e in self.extensions if e.name == name), None)
+
+    def extensions_status(self) -> dict[str, Any]:
+        parts = {}
+        for ext in self.extensions:
+            part = ext.status()
+            if part is not None:
+                parts[ext.name] = part
+        return parts
 
 
 def _noop_handler(signum: int, frame: object) -> None:
     """POSIX signals only wake the loop (through the wakeup fd); the loop acts on them."""
-
-
-class MasterRuntime:
-    """``import sigsup`` inside the master, while it imports ``preload`` modules."""
-
-    def __init__(self, master: Master) -> None:
-        self.master = master
-        self.identity = Identity("master", 0, "master", master.pid)
-
-    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        from sigsup.errors import CommandFailed
-        reply = self.master.commands.execute({"cmd": cmd, **args}, origin="master")
-        if not reply.get("ok"):
-            raise CommandFailed(str(reply.get("error")))
-        return reply
-
-    def raise_signal(self, signum: int) -> dict[str, Any]:
-        from sigsup.errors import SignalRefused
-        res = self.master.router.raise_signal(signum, "master", self.master.os.time())
-        if res.refused:
-            raise SignalRefused(f"signal {signum} refused", res.as_dict())
-        return res.as_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from sigsup.config import Config
-from sigsup.master.proc import Proc
+from sigsup.routing.proc import Proc
 from sigsup.routing.targets import MULES, SPOOLERS, WORKERS, farm_group, spooler_group
 
 

@@ -5,23 +5,19 @@ bytes); the receiver gets the same type back. It travels sender -> master -> mul
 in the master's bounded queues (see sigsup/mules/master.py); a refusal (full queue, no such
 mule or farm, every mule of the target failed, the master stopping) raises
 ``MessageRefused`` in the sender.
+
+A ``@sigsup.decorators.mulefunc`` call travels the same way; a mule runs it only if its
+function is in ``context.process().mulefuncs`` there (its module imported in that mule),
+never by importing what a message names. The mule's side is child.py.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
 from typing import Any
 
-from sigsup import context
+from sigsup import client_runtime, context
 from sigsup.errors import CommandFailed, NotInSigsup, SigsupError
-
-MAX_MESSAGE = 64 * 1024
-
-# functions decorated with @sigsup.decorators.mulefunc, by import path: a mule runs a call
-# only if its function is here (imported in that mule), never by importing what a message
-# names
-MULEFUNCS: dict[str, Callable[..., Any]] = {}
+from sigsup.mules.payload import MAX_MESSAGE, encode_payload
 
 __all__ = ["MAX_MESSAGE", "MessageRefused", "farm_msg", "in_farm", "mule_get_msg", "mule_msg"]
 
@@ -29,28 +25,6 @@ __all__ = ["MAX_MESSAGE", "MessageRefused", "farm_msg", "in_farm", "mule_get_msg
 class MessageRefused(SigsupError):
     """The master did not accept a mule message: full queue, unknown mule or farm, no
     mule able to receive it, or the master is stopping. Nothing was queued."""
-
-
-def encode_payload(msg: bytes | str) -> dict[str, str]:
-    if isinstance(msg, str):
-        size = len(msg.encode("utf-8", "surrogatepass"))
-        payload = {"s": msg}
-    elif isinstance(msg, (bytes, bytearray, memoryview)):
-        data = bytes(msg)
-        size = len(data)
-        payload = {"b": base64.b64encode(data).decode("ascii")}
-    else:
-        raise TypeError(f"a mule message is bytes or str, not {type(msg).__name__}")
-    if size > MAX_MESSAGE:
-        raise ValueError(f"a mule message is at most {MAX_MESSAGE} bytes; this one has {size} "
-                         "(spool large data, or pass a path)")
-    return payload
-
-
-def decode_payload(frame: dict[str, Any]) -> bytes | str:
-    if "s" in frame:
-        return str(frame["s"])
-    return base64.b64decode(frame.get("b", ""))
 
 
 def _check_target(target: Any) -> None:
@@ -64,7 +38,7 @@ def _check_target(target: Any) -> None:
 def send(target: Any, **fields: Any) -> int:
     _check_target(target)
     try:
-        reply = context.current().call("mule-msg", target=target, **fields)
+        reply = client_runtime.current().call("mule-msg", target=target, **fields)
     except CommandFailed as exc:
         raise MessageRefused(str(exc)) from None
     return int(reply.get("id", 0))

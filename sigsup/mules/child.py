@@ -1,5 +1,5 @@
-"""Mule messages inside a mule: the frame hook, ``[mules] message_handler`` and
-``mule_get_msg``.
+"""Mule messages inside a mule: the frame hook (``install_hooks``), ``[mules]
+message_handler`` and ``mule_get_msg``.
 
 A ``mule-msg`` frame is acknowledged (``msg-ack``) when the message is handed to code; the
 master counts it received then, and sends the next. A message nobody has taken yet (it
@@ -14,50 +14,59 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from sigsup.child.loop import JSON_HOOKS
+from sigsup import context
 from sigsup.importing import HandlerImportError, resolve
-from sigsup.mules.api import MULEFUNCS, decode_payload
+from sigsup.mules.payload import decode_payload
 from sigsup.protocol.frames import JSON, RUN, pack_json
 
 if TYPE_CHECKING:
     from sigsup.child.loop import ChildLoop
 
 
-class _State:
+def install_hooks(proc: context.Process) -> None:
+    """Let the child loop of ``proc`` hand ``mule-msg`` frames to this module. The master
+    calls it before it forks, so that every mule has it from birth."""
+    proc.json_hooks["mule-msg"] = on_message
+
+
+class Inbox:
+    """What this mule keeps between frames (``context.process().state(Inbox)``)."""
+
     def __init__(self) -> None:
-        self.kept: deque[dict[str, Any]] = deque()
+        self.kept: deque[dict[str, Any]] = deque()   # messages nobody has taken yet
         self.handler: Any = None
         self.handler_path: str | None = None
         self.resolved = False
 
 
-_state = _State()
+def _inbox() -> Inbox:
+    return context.process().state(Inbox)
 
 
 def _ack(loop: ChildLoop, frame: dict[str, Any]) -> None:
     loop.channel.send(pack_json({"t": "msg-ack", "id": frame.get("id", 0)}))
 
 
-def _handler() -> Any:
-    if not _state.resolved:
-        _state.resolved = True
-        from sigsup.spool.conf import current_or_none
+def _handler(inbox: Inbox) -> Any:
+    if not inbox.resolved:
+        inbox.resolved = True
+        from sigsup.treeconfig import current_or_none
         cfg = current_or_none()
         path = cfg.mules.message_handler if cfg is not None else None
-        _state.handler_path = path
+        inbox.handler_path = path
         if path:
             try:
-                _state.handler = resolve(path)
+                inbox.handler = resolve(path)
             except HandlerImportError as exc:
                 print(f"mule message handler {path}: {exc}", file=sys.stderr)
-    return _state.handler
+    return inbox.handler
 
 
 def run_call(loop: ChildLoop, frame: dict[str, Any]) -> None:
     """Run a ``@mulefunc`` call: only a function registered in this process."""
     _ack(loop, frame)
     path = str(frame.get("fn"))
-    fn = MULEFUNCS.get(path)
+    fn = context.process().mulefuncs.get(path)
     if fn is None:
         print(f"mulefunc {path}: not a @mulefunc function known in this mule (import its "
               "module in [supervisor] preload); call dropped", file=sys.stderr)
@@ -79,26 +88,24 @@ def on_message(loop: ChildLoop, frame: dict[str, Any]) -> None:
     if frame.get("kind") == "call":
         run_call(loop, frame)
         return
-    handler = _handler() if loop.identity.kind == "mule" and not _programmed(loop) else None
+    inbox = _inbox()
+    handler = _handler(inbox) if loop.identity.kind == "mule" and not _programmed(loop) else None
     if handler is not None:
         _ack(loop, frame)
         loop.in_handler += 1
         try:
             handler(decode_payload(frame))
         except Exception:
-            print(f"mule message handler {_state.handler_path} raised:", file=sys.stderr)
+            print(f"mule message handler {inbox.handler_path} raised:", file=sys.stderr)
             traceback.print_exc()
         finally:
             loop.in_handler -= 1
         return
-    _state.kept.append(frame)
-
-
-JSON_HOOKS["mule-msg"] = on_message
+    inbox.kept.append(frame)
 
 
 def _programmed(loop: ChildLoop) -> bool:
-    from sigsup.spool.conf import current_or_none
+    from sigsup.treeconfig import current_or_none
     cfg = current_or_none()
     return cfg is not None and loop.identity.index in cfg.mules.programs
 
@@ -109,8 +116,9 @@ def _is_msg(f: tuple) -> bool:
 
 def get_msg(loop: ChildLoop, timeout: float | None, signals: bool,
             farms: bool) -> bytes | str | None:
-    if _state.kept:
-        frame = _state.kept.popleft()
+    inbox = _inbox()
+    if inbox.kept:
+        frame = inbox.kept.popleft()
         _ack(loop, frame)
         return decode_payload(frame)
     channel = loop.channel
@@ -137,7 +145,7 @@ def get_msg(loop: ChildLoop, timeout: float | None, signals: bool,
                     channel.send(want)      # still waiting for a message
                     continue
                 if not farms and str(frame.get("q", "")).startswith("farm:"):
-                    _state.kept.append(frame)
+                    inbox.kept.append(frame)
                     continue
                 _ack(loop, frame)
                 return decode_payload(frame)

@@ -1,4 +1,4 @@
-"""Mule messages in the master (an extension, see master/extension.py).
+"""Mule messages in the master (an ``Extension``, see master/port.py).
 
 A message goes sender -> master -> mule as JSON frames and waits in the master, never in a
 socket buffer nobody reads. Queues, separate from the signal queues and bounded by
@@ -31,16 +31,16 @@ import json
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
-from sigsup.master.states import ProcState
-from sigsup.mules import child as _child  # noqa: F401 - the mule-msg frame hook, set before fork
-from sigsup.protocol.frames import pack_json
+from sigsup import context
+from sigsup.master.port import ChildMessage, Command, Extension, MasterPort
+from sigsup.mules.child import install_hooks
+from sigsup.mules.payload import MAX_MESSAGE  # bytes of payload (a str is measured as UTF-8)
+from sigsup.routing.states import MasterState, ProcState
 from sigsup.routing.targets import MULES, farm_group
 
 if TYPE_CHECKING:
-    from sigsup.master.loop import Master
-    from sigsup.master.proc import Proc
+    from sigsup.routing.proc import Proc
 
-MAX_MESSAGE = 64 * 1024          # bytes of payload (a str is measured as UTF-8)
 KINDS = ("call", "msg")
 
 
@@ -91,14 +91,15 @@ class MuleState:
         self.last_free = 0.0
 
 
-class MessageExtension:
+class MessageExtension(Extension):
     name = "messages"
 
-    def __init__(self, master: Master) -> None:
-        self.m = master
+    def __init__(self, master: MasterPort) -> None:
+        super().__init__(master)
+        install_hooks(context.process())   # the mule-msg frame hook, set before any fork
         cfg = master.config
-        self.window = max(1, master.sup.window)
-        self.bound = master.sup.queue_size
+        self.window = max(1, cfg.supervisor.window)
+        self.bound = cfg.supervisor.queue_size
         push = cfg.mules.message_handler is not None
         self.mules: dict[int, MuleState] = {}
         for p in master.procs:
@@ -120,8 +121,12 @@ class MessageExtension:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def commands(self) -> dict[str, Any]:
+    def commands(self) -> dict[str, Command]:
         return {"mule-msg": self.cmd_send}
+
+    def child_messages(self) -> dict[str, ChildMessage]:
+        return {"msg-want": self.msg_from_mule, "msg-unwant": self.msg_from_mule,
+                "msg-ack": self.msg_from_mule}
 
     def _resolve(self, target: Any) -> Queue:
         if not self.mules:
@@ -166,7 +171,7 @@ class MessageExtension:
                 if size > MAX_MESSAGE:
                     raise _Refused(f"a call's arguments take at most {MAX_MESSAGE} bytes of "
                                    f"JSON, these take {size}")
-            if self.m.state != "running":
+            if self.m.state is not MasterState.RUNNING:
                 raise _Refused(f"the master is {self.m.state}")
             if queue.members and all(ms.proc.state is ProcState.FAILED for ms in queue.members):
                 raise _Refused(f"no mule able to receive it: every mule of {queue.name} has "
@@ -213,9 +218,7 @@ class MessageExtension:
         return best
 
     def _deliver(self, ms: MuleState, m: Msg) -> None:
-        p = ms.proc
-        p.out += pack_json(m.frame)
-        self.m.router.dirty.add(p)
+        self.m.send_json(ms.proc, m.frame)
         ms.unacked[m.id] = m
         if not (m.kind == "call" and not ms.programmed) and not (m.kind == "msg" and ms.push_msgs):
             ms.want = False          # taken by this mule_get_msg call: one per call
@@ -252,13 +255,13 @@ class MessageExtension:
             return None
         return self.mules.get(p.index)
 
-    def child_message(self, p: Proc, msg: dict[str, Any]) -> bool:
-        t = msg.get("t")
-        if t not in ("msg-want", "msg-unwant", "msg-ack"):
-            return False
+    def msg_from_mule(self, p: Proc, msg: dict[str, Any]) -> None:
+        """``msg-want`` (its code waits in ``mule_get_msg``), ``msg-unwant`` (it stopped
+        waiting) or ``msg-ack`` (a message was handed to code); ignored from a non-mule."""
         ms = self._state(p)
         if ms is None:
-            return True
+            return
+        t = msg.get("t")
         if t == "msg-ack":
             m = ms.unacked.pop(int(msg.get("id", 0)), None)
             if m is not None:
@@ -274,7 +277,6 @@ class MessageExtension:
         else:
             ms.want = False
         self._pump(ms)
-        return True
 
     def proc_exit(self, p: Proc, how: str) -> None:
         ms = self._state(p)

@@ -16,91 +16,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
-from sigsup.master.proc import Proc
-from sigsup.master.states import ProcState
 from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, HEADER, RUN
-from sigsup.routing.table import SIGNALS, Entry, SignalTable, check_signum
+from sigsup.routing.proc import Proc
+from sigsup.routing.raises import Raise
+from sigsup.routing.result import RaiseResult
+from sigsup.routing.states import ProcState
+from sigsup.routing.table import SIGNALS, SignalTable, check_signum
 from sigsup.routing.targets import ACTIVE, BROADCAST, POOL, PROCESS
 
 UNCLAIMED = "signal_wait"
 _pack = HEADER.pack
-
-
-class Raise:
-    """One raised signal, shared by all of its recipients."""
-
-    __slots__ = ("id", "signum", "entry", "pending", "watch", "origin")
-
-    def __init__(self, rid: int, signum: int, entry: Entry, origin: str) -> None:
-        self.id = rid
-        self.signum = signum
-        self.entry = entry
-        self.pending = 0                 # recipients that have not finished
-        self.watch: Watch | None = None  # set when someone waits for the outcome
-        self.origin = origin
-
-
-@dataclass
-class Watch:
-    """Outcomes of one raise, for ``sigsup raise --wait``."""
-
-    expected: int
-    results: list[dict[str, object]] = field(default_factory=list)
-    on_complete: Callable[[Watch], None] | None = None
-
-    @property
-    def complete(self) -> bool:
-        return len(self.results) >= self.expected
-
-    def record(self, proc: str, status: str, detail: str | None = None) -> None:
-        self.results.append({"process": proc, "status": status, "detail": detail})
-        if self.complete and self.on_complete is not None:
-            callback, self.on_complete = self.on_complete, None
-            callback(self)
-
-
-class RaiseResult:
-    """What the master did with a raise: who will run it, and what was refused and why.
-
-    A plain class with slots, not a dataclass: one is made for every raise, and a
-    dataclass with three ``default_factory`` lists costs twice as much to build."""
-
-    __slots__ = ("id", "signum", "recipients", "refused", "coalesced", "raise_")
-
-    def __init__(self, id: int, signum: int, recipients: list[str] | None = None,
-                 refused: list[tuple[str, str]] | None = None,
-                 coalesced: list[str] | None = None, raise_: Raise | None = None) -> None:
-        self.id = id
-        self.signum = signum
-        self.recipients: list[str] = [] if recipients is None else recipients
-        self.refused: list[tuple[str, str]] = [] if refused is None else refused
-        self.coalesced: list[str] = [] if coalesced is None else coalesced
-        self.raise_ = raise_
-
-    def __repr__(self) -> str:
-        return (f"RaiseResult(id={self.id!r}, signum={self.signum!r}, "
-                f"recipients={self.recipients!r}, refused={self.refused!r}, "
-                f"coalesced={self.coalesced!r}, raise_={self.raise_!r})")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RaiseResult):
-            return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]   # mutable, like the dataclass it was
-
-    @property
-    def accepted(self) -> bool:
-        return bool(self.recipients or self.coalesced)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id, "signum": self.signum, "accepted": self.accepted,
-            "recipients": self.recipients, "coalesced": self.coalesced,
-            "refused": [{"recipient": r, "reason": why} for r, why in self.refused],
-        }
 
 
 class Outbox(dict):

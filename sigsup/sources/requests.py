@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sigsup.master.commands import BadRequest
+from sigsup.master.port import BadRequest
 from sigsup.routing.table import check_signum
 
 MIN_TIMER_SECONDS = 0.01

@@ -1,73 +1,59 @@
 """The event sources in the master: timers, rb_timers, crons and file monitors.
 
-One object plugged into the master's loop (see ``master/extension.py``). It keeps two
+One feature of the master (an ``Extension``, ``master/port.py``). It keeps two
 heaps: timers and debounced file events on the monotonic clock, crons on the wall clock.
 ``deadline(now)`` tells the loop when to wake; ``tick(now)`` raises what is due with
 ``policy="merge"``: if the last firing is still queued for a recipient, the new one merges
 into it (counted as coalesced), so a busy tree never piles up stale timer signals.
 
-File events come from the monitor process (``sources/filemon.py``; watchdog runs threads,
-so it lives in its own child, never in the master). It sends ``{"t": "fs", "monitor": id,
-"n": count}`` frames; the scheduler debounces them (a burst raises one signal once no new
-event came for ``debounce`` seconds, or at most ``10 * debounce`` after its first event)
-and counts iterations. The master respawns the monitor process like any child; on start
-it says ``fs-hello`` and gets every monitor again.
+File events come from the monitor process (``sources/filemon.py``, its master's end in
+``sources/monitorproc.py``). It sends ``{"t": "fs", "monitor": id, "n": count}`` frames;
+the scheduler debounces them (a burst raises one signal once no new event came for
+``debounce`` seconds, or at most ``10 * debounce`` after its first event) and counts
+iterations. The commands that add and remove sources are in ``sources/commands.py``.
 
 Nothing here blocks and nothing starts a thread: the master stays single-threaded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import selectors
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sigsup.master.commands import BadRequest
-from sigsup.master.loop import EXTENSION
-from sigsup.master.proc import Proc
-from sigsup.protocol.frames import pack_json
-from sigsup.sources import cron, requests
+from sigsup.master.port import ChildMessage, Command, Extension, MasterPort
+from sigsup.routing.proc import Proc
+from sigsup.sources import cron
+from sigsup.sources.commands import SourceCommands
 from sigsup.sources.events import CronSource, MonitorSource, Source, TimerSource
+from sigsup.sources.monitorproc import MONITOR_RUNNER, MonitorProcess
 from sigsup.sources.state import CronState
 from sigsup.sources.timerfd import TimerFd
 from sigsup.sources.timers import Iterations, Periodic
 
-if TYPE_CHECKING:
-    from sigsup.master.loop import Master
+__all__ = ["MONITOR_RUNNER", "Scheduler"]
 
-MONITOR_RUNNER = "sigsup.sources.filemon:serve"
-WAITER_KINDS = ("worker", "mule", "spooler")
 WARN_EVERY = 60.0      # seconds between "missed periods" warnings of one timer
 DEBOUNCE_CAP = 10.0    # a burst raises at most this many debounce periods after it began
 
 
-class Scheduler:
+class Scheduler(Extension):
     name = "events"
 
-    def __init__(self, master: Master) -> None:
-        self.m = master
+    def __init__(self, master: MasterPort) -> None:
+        super().__init__(master)
         self.sources: dict[int, Source] = {}
         self._ids = itertools.count(1)
         self._seq = itertools.count()
         self.mono: list[tuple[float, int, int]] = []   # (monotonic when, seq, source id)
         self.wall: list[tuple[float, int, int]] = []   # (wall clock when, seq, source id)
         self.started = False
-        self._in_start = False
         self.timerfd: TimerFd | None = None   # precise wake-ups (Linux, the real clock)
-        self.monitor: Proc | None = None
-        self.monitor_ready = False
-        self.state = CronState.for_socket(master.sup.socket)
+        self.monitor = MonitorProcess(master, self.sources, self._file_event)
+        self.state = CronState.for_socket(master.config.supervisor.socket)
         self._state_warned = False
-        self._commands: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
-            "add_timer": self.cmd_add_timer, "add_rb_timer": self.cmd_add_rb_timer,
-            "add_cron": self.cmd_add_cron, "add_file_monitor": self.cmd_add_file_monitor,
-            "remove_event": self.cmd_remove_event, "list_events": self.cmd_list_events,
-        }
+        self._commands = SourceCommands(self).table()
         cfg = master.config
         for tc in (*cfg.timers, *cfg.rb_timers):
             self.add_timer(tc.kind, tc.signal, tc.seconds, tc.iterations, "config")
@@ -82,12 +68,12 @@ class Scheduler:
 
     # -- adding and removing ---------------------------------------------------------------
 
-    def _now(self) -> tuple[float, float]:
+    def now(self) -> tuple[float, float]:
         return self.m.os.monotonic(), self.m.os.time()
 
     def add_timer(self, kind: str, signum: int, seconds: float, iterations: int,
                   origin: str) -> TimerSource:
-        now, _ = self._now()
+        now, _ = self.now()
         src = TimerSource(next(self._ids), kind, signum, Iterations(iterations), origin,
                           seconds=seconds, periodic=Periodic(seconds, now))
         self.sources[src.id] = src
@@ -109,9 +95,11 @@ class Scheduler:
                             path=path, recursive=recursive, events=events, debounce=debounce,
                             wait_for_path=wait_for_path)
         self.sources[src.id] = src
+        # the process slot is added with the first monitor, even before the master starts
+        # (config, preload): then the master's start-up spawns it with the tree
+        self.monitor.ensure()
         if self.started:
-            self._ensure_monitor_process()
-            self._to_monitor({"t": "fs-add", "monitor": src.wire()})
+            self.monitor.send({"t": "fs-add", "monitor": src.wire()})
         return src
 
     def remove(self, sid: int, why: str) -> bool:
@@ -119,7 +107,7 @@ class Scheduler:
         if src is None:
             return False
         if isinstance(src, MonitorSource):
-            self._to_monitor({"t": "fs-del", "id": sid})
+            self.monitor.send({"t": "fs-del", "id": sid})
         self.m.log.info(f"{src.label} (signal {src.signal}, {src.spec()}) removed: {why}")
         return True
 
@@ -128,7 +116,7 @@ class Scheduler:
         heapq.heappush(self.mono, (src.periodic.deadline, next(self._seq), src.id))
 
     def _arm_cron(self, src: CronSource) -> None:
-        _, wall = self._now()
+        _, wall = self.now()
         assert src.schedule is not None and src.tz is not None
         last = self.state.last(src.key) if src.key else None
         # a config cron that ran before this master started resumes from its last run,
@@ -142,11 +130,10 @@ class Scheduler:
 
     # -- the master's extension interface --------------------------------------------------
 
-    def start(self, master: Master) -> None:
+    def start(self) -> None:
         """Timers and crons added before start (config, preload) count from now."""
         self.started = True
-        self._in_start = True
-        now, _ = self._now()
+        now, _ = self.now()
         self.mono = [e for e in self.mono if not isinstance(self.sources.get(e[2]), TimerSource)]
         self.wall = []
         for src in self.sources.values():
@@ -156,18 +143,14 @@ class Scheduler:
             elif isinstance(src, CronSource):
                 self._arm_cron(src)
         heapq.heapify(self.mono)
-        if master.os.monotonic is time.monotonic:   # a fake clock in tests: no timerfd
+        if self.m.os.monotonic is time.monotonic:   # a fake clock in tests: no timerfd
             try:
                 self.timerfd = TimerFd()
             except OSError as exc:
                 self.m.log.debug(f"no timerfd ({exc}): timers wake with the loop's timeout")
             else:
-                master.selector.register(self.timerfd.fd, selectors.EVENT_READ,
-                                         (EXTENSION, self.timerfd.clear))
+                self.m.watch_fd(self.timerfd.fd, self.timerfd.clear)
         self.state.keep({s.key for s in self.sources.values() if isinstance(s, CronSource) and s.key})
-        if any(isinstance(s, MonitorSource) for s in self.sources.values()):
-            self._ensure_monitor_process()
-        self._in_start = False
         n = len(self.sources)
         if n:
             kinds: dict[str, int] = {}
@@ -190,8 +173,7 @@ class Scheduler:
 
     def close(self) -> None:
         if self.timerfd is not None:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self.m.selector.unregister(self.timerfd.fd)
+            self.m.unwatch_fd(self.timerfd.fd)
             self.timerfd.close()
             self.timerfd = None
 
@@ -215,11 +197,11 @@ class Scheduler:
                     self._fire_cron(src, wall_now)
 
     def status(self) -> list[dict[str, Any]]:
-        now, wall = self._now()
-        return [self._status_of(src, now, wall) for src in self.sources.values()]
+        now, wall = self.now()
+        return [self.status_of(src, now, wall) for src in self.sources.values()]
 
     @staticmethod
-    def _status_of(src: Source, now: float, wall: float) -> dict[str, Any]:
+    def status_of(src: Source, now: float, wall: float) -> dict[str, Any]:
         nf: float | None = None
         if isinstance(src, TimerSource) and src.periodic is not None:
             nf = wall + (src.periodic.deadline - now)
@@ -231,47 +213,22 @@ class Scheduler:
         e["next_fire_in"] = round(max(0.0, nf - wall), 6) if nf is not None else None
         return e
 
-    def commands(self) -> dict[str, Callable[[dict[str, Any], str], dict[str, Any]]]:
+    def commands(self) -> dict[str, Command]:
         return self._commands
 
-    def child_message(self, proc: Proc, msg: dict[str, Any]) -> bool:
-        t = msg.get("t")
-        if not isinstance(t, str) or not t.startswith("fs"):
-            return False
-        if proc is not self.monitor:
-            return False
-        if t == "fs":
-            src = self.sources.get(int(msg["monitor"]))
-            if isinstance(src, MonitorSource):
-                self._file_event(src, int(msg.get("n", 1)))
-        elif t == "fs-hello":
-            self.monitor_ready = True
-            wire = [s.wire() for s in self.sources.values() if isinstance(s, MonitorSource)]
-            self._to_monitor({"t": "fs-set", "monitors": wire})
-        elif t == "fs-state":
-            src = self.sources.get(int(msg["monitor"]))
-            if isinstance(src, MonitorSource):
-                state, error = str(msg.get("state")), msg.get("error")
-                if error and error != src.error:
-                    self.m.log.error(f"{src.label} ({src.path}): {error}")
-                elif state != src.state and src.state != "starting":
-                    self.m.log.info(f"{src.label} ({src.path}): {state}")
-                src.state, src.error = state, error
-        return True
+    def child_messages(self) -> dict[str, ChildMessage]:
+        return self.monitor.messages()
 
-    def proc_exit(self, proc: Proc, how: str) -> None:
-        if proc is self.monitor:
-            self.monitor_ready = False
-            for s in self.sources.values():
-                if isinstance(s, MonitorSource):
-                    s.state = "re-arming"
+    def proc_exit(self, p: Proc, how: str) -> None:
+        self.monitor.exited(p)
 
     # -- firing ----------------------------------------------------------------------------
 
     def _raise(self, src: Source, late: float) -> None:
         m = self.m
         wall = m.os.time()
-        res = m.router.raise_signal(src.signal, src.label, wall, policy="merge")
+        # a firing merges into the last one while it is still queued, even with room left
+        res = m.raise_signal(src.signal, src.label, policy="merge")
         src.fired += 1
         src.last_fire = wall
         src.late.append(late)
@@ -283,8 +240,6 @@ class Scheduler:
                 why = "; ".join(f"{who}: {reason}" for who, reason in res.refused)
                 m.log.warning(f"{src.label}: signal {src.signal} refused ({why}); "
                               f"{src.refused} refused so far")
-        if m.listeners:
-            m.emit("raise", origin=src.label, **res.as_dict())
         if src.iterations.record():
             self.remove(src.id, f"{src.iterations.total} iteration"
                                 f"{'s' if src.iterations.total > 1 else ''} done")
@@ -378,109 +333,3 @@ class Scheduler:
             if isinstance(src, CronSource) and src.next == when:
                 break
             heapq.heappop(wall)
-
-    # -- the monitor process ---------------------------------------------------------------
-
-    def _ensure_monitor_process(self) -> None:
-        """Add the monitor process slot. Added during ``start`` (monitors from the config
-        or preload), the master's start-up spawns it with the tree; added later, now."""
-        if self.monitor is not None:
-            return
-        p = Proc("monitor", "monitor", 1, (), runner=MONITOR_RUNNER)
-        self.monitor = p
-        self.m.add_proc(p)
-        self.m.log.reserve(["monitor"])
-        if not self._in_start and self.m.state == "running":
-            self.m.spawn(p, self.m.os.monotonic())
-
-    def _to_monitor(self, msg: dict[str, Any]) -> None:
-        p = self.monitor
-        if p is None or p.sock is None or not self.monitor_ready:
-            return   # it gets every monitor in the fs-set answering its fs-hello
-        p.out += pack_json(msg)
-        self.m.router.dirty.add(p)
-
-    # -- commands --------------------------------------------------------------------------
-
-    def _check_waiter(self, signum: int) -> None:
-        if self.m.table[signum].registered:
-            return
-        if not any(p.kind in WAITER_KINDS for p in self.m.procs):
-            raise BadRequest(f"signal {signum} has no table entry, and no worker, mule or "
-                             "spooler could wait for it in signal_wait")
-
-    def _added(self, src: Source, origin: str) -> dict[str, Any]:
-        self.m.log.info(f"{src.label} added by {origin}: signal {src.signal}, {src.spec()}"
-                        + (f", {src.iterations.total} iterations" if src.iterations.total else ""))
-        # this source's entry only: building every entry made each add O(sources)
-        return {"ok": True, "id": src.id, "kind": src.kind,
-                "event": self._status_of(src, *self._now())}
-
-    def _timer_cmd(self, kind: str, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        signum = requests.signum(msg)
-        secs = requests.seconds(msg)
-        its = requests.iterations(msg)
-        self._check_waiter(signum)
-        src = self.add_timer(kind, signum, secs, its, f"runtime ({origin})")
-        return self._added(src, origin)
-
-    def cmd_add_timer(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        return self._timer_cmd("timer", msg, origin)
-
-    def cmd_add_rb_timer(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        return self._timer_cmd("rb_timer", msg, origin)
-
-    def cmd_add_cron(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        signum = requests.signum(msg)
-        schedule = msg.get("schedule")
-        fields = msg.get("fields")
-        try:
-            if schedule is not None and fields is not None:
-                raise ValueError("give either schedule or fields, not both")
-            if schedule is not None:
-                spec: cron.Schedule = cron.parse_schedule(schedule)
-            elif isinstance(fields, list):
-                spec = cron.uwsgi_schedule([-1 if f is None else f for f in fields])
-            else:
-                raise ValueError("missing schedule (a cron expression) or fields (uWSGI's "
-                                 "minute, hour, day, month, weekday)")
-            tz = cron.zone(requests.optional_str(msg, "timezone"))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        its = requests.iterations(msg)
-        grace = requests.number(msg, "misfire_grace", 60.0, 0.0)
-        self._check_waiter(signum)
-        src = self.add_cron(signum, spec, tz, its, grace, f"runtime ({origin})")
-        return self._added(src, origin)
-
-    def cmd_add_file_monitor(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        signum = requests.signum(msg)
-        wait = requests.boolean(msg, "wait_for_path", False)
-        path = requests.monitor_path(msg, Path(self.m.config.base_dir), wait)
-        recursive = requests.boolean(msg, "recursive", False)
-        events = requests.events(msg)
-        debounce = requests.number(msg, "debounce", 0.1, 0.0)
-        its = requests.iterations(msg)
-        self._check_waiter(signum)
-        src = self.add_monitor(signum, path, recursive, events, debounce, its, wait,
-                               f"runtime ({origin})")
-        return self._added(src, origin)
-
-    def cmd_remove_event(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        sid = msg.get("id")
-        if isinstance(sid, bool) or not isinstance(sid, int):
-            raise BadRequest(f"id must be an event id (an integer), not {sid!r}")
-        return {"ok": True, "removed": self.remove(sid, f"removed by {origin}")}
-
-    def cmd_list_events(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
-        """Every source as in the status; ``detail: true`` adds each timer's monotonic
-        ``anchor`` and ``period`` (its deadlines are anchor + k * period: benchmarks use it)."""
-        out = self.status()
-        if msg.get("detail") is True:
-            for e in out:
-                src = self.sources.get(e["id"])
-                if isinstance(src, TimerSource) and src.periodic is not None:
-                    e["anchor"] = src.periodic.anchor
-                    e["period"] = src.periodic.period
-        return {"ok": True, "events": out}
-

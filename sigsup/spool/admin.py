@@ -15,7 +15,7 @@ from sigsup.spool.store import FAILED, QUEUED, RUNNING, Entry, JobStore, SpoolEr
 
 def resolve_config(config_path: str | None, socket_path: str | None = None) -> Config:
     """-c CONFIG, else $SIGSUP_CONFIG, else the running master's config."""
-    from sigsup.spool import conf
+    from sigsup import treeconfig as conf
     path = config_path or os.environ.get(conf.ENV)
     if not path:
         from sigsup.locate import find_socket

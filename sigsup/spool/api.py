@@ -1,21 +1,20 @@
-"""``sigsup.spool()``: queue a job from any process, with or without a running master."""
+"""``sigsup.spool()``: queue a job from any process, with or without a running master.
+
+A job queued by a ``@sigsup.decorators.spool`` function names it (its "task", an import
+path); the spooler runs it only if it is in ``context.process().tasks`` there, in the
+spooler process: a job never makes a spooler import anything.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sigsup import context
 from sigsup.errors import SigsupError
-from sigsup.spool.conf import current_config
 from sigsup.spool.store import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, JobStore
+from sigsup.treeconfig import current_config
 
 __all__ = ["SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "spool", "spool_task", "store_for"]
-
-# functions decorated with @sigsup.decorators.spool, by import path. A job names one of
-# these (its "task"); the spooler runs it only if it is here, in the spooler process: a job
-# never makes a spooler import anything.
-TASKS: dict[str, Callable[..., Any]] = {}
 
 
 def store_for(spooler: str) -> JobStore:

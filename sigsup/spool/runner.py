@@ -25,11 +25,10 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from sigsup import context
 from sigsup.errors import CommandFailed
 from sigsup.importing import HandlerImportError, resolve
 from sigsup.protocol.frames import JSON, READY, pack, pack_json
-from sigsup.spool.api import TASKS
-from sigsup.spool.conf import current_config
 from sigsup.spool.store import (
     FAILED,
     QUEUED,
@@ -44,6 +43,7 @@ from sigsup.spool.store import (
     SpoolError,
     short_error,
 )
+from sigsup.treeconfig import current_config
 
 if TYPE_CHECKING:
     from sigsup.child.loop import ChildLoop
@@ -227,7 +227,7 @@ class Spooler:
         """Run the job's function; returns (outcome, error). Outcomes: ok, ignored, retry
         (SPOOL_RETRY), error (an exception, or a return value that means nothing)."""
         if job.task is not None:
-            fn = TASKS.get(job.task)
+            fn = context.process().tasks.get(job.task)
             if fn is None:
                 return "error", (f"task {job.task!r} is not a @spool function known to this "
                                  "spooler (import its module in [supervisor] preload)")

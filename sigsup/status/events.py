@@ -10,8 +10,9 @@ buffer, which the loop writes when the socket takes it. A subscriber whose unrea
 passes ``MAX_BEHIND`` bytes is sent one last message, ``{"ok": false, "event": "dropped",
 "error": ...}``, and disconnected.
 
-While nobody subscribes, nothing here runs: the hub registers its listener (and the
-router's ``deliver`` hook) with the first subscriber and removes them with the last.
+While nobody subscribes, nothing here runs: the hub listens to the master's events (which
+makes the master report the router's deliveries too) from the first subscriber and stops
+with the last. It is the status feature's (status/monitor.py) ``events`` client command.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sigsup.protocol.control import encode
+from sigsup.routing.table import check_signum
 
 if TYPE_CHECKING:
     from sigsup.master.control import ControlConn
-    from sigsup.master.loop import Master
+    from sigsup.master.port import MasterPort
 
 MAX_BEHIND = 1024 * 1024   # bytes a subscriber may leave unread before it is dropped
 MASTER_WIDE = ("stopping",)   # events every subscriber gets, whatever its filters
@@ -31,9 +33,12 @@ MASTER_WIDE = ("stopping",)   # events every subscriber gets, whatever its filte
 def parse_filters(msg: dict[str, Any]) -> dict[str, Any]:
     """The filters of an ``events`` request; ValueError naming a bad field."""
     signum = msg.get("signal")
-    if signum is not None and (isinstance(signum, bool) or not isinstance(signum, int)
-                               or not 0 <= signum <= 255):
-        raise ValueError(f"field 'signal' must be a signal number 0..255, not {signum!r}")
+    if signum is not None:
+        try:
+            check_signum(signum)
+        except ValueError:
+            raise ValueError(f"field 'signal' must be a signal number 0..255, "
+                             f"not {signum!r}") from None
     process = msg.get("process")
     if process is not None and not isinstance(process, str):
         raise ValueError(f"field 'process' must be a string, not {type(process).__name__}")
@@ -52,13 +57,15 @@ def matches(filters: dict[str, Any], event: dict[str, Any]) -> bool:
 
 
 class EventHub:
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: MasterPort) -> None:
         self.m = master
         self.subscribers: list[ControlConn] = []
         self.held: list[dict[str, Any]] = []   # deliveries waiting for their raise event
         self.dropped = 0   # subscribers disconnected for falling behind
+        self._listening = False
 
     def subscribe(self, conn: ControlConn, msg: dict[str, Any]) -> None:
+        """The ``events`` client command: the connection streams events from now on."""
         try:
             filters = parse_filters(msg)
         except ValueError as exc:
@@ -68,13 +75,12 @@ class EventHub:
         conn.reply({"ok": True, "streaming": "events", "filters": filters})
         if conn not in self.subscribers:
             self.subscribers.append(conn)
-        if self._on_event not in self.m.listeners:
-            self.m.listeners.append(self._on_event)
-            self.m.router.on_event = self._on_router_event
+        if not self._listening:
+            self.m.listen(self._on_event)
+            self._listening = True
 
     def _alive(self, conn: ControlConn) -> bool:
-        return (not conn.closing and conn.streaming is not None
-                and self.m.control.conns.get(conn.sock.fileno()) is conn)
+        return conn.streaming is not None and self.m.client_alive(conn)
 
     def sweep(self) -> None:
         """Forget subscribers that went away; unhook when none is left."""
@@ -85,13 +91,9 @@ class EventHub:
             self._unhook()
 
     def _unhook(self) -> None:
-        if self._on_event in self.m.listeners:
-            self.m.listeners.remove(self._on_event)
-        if self.m.router.on_event == self._on_router_event:
-            self.m.router.on_event = None
-
-    def _on_router_event(self, kind: str, fields: dict[str, Any]) -> None:
-        self.m.emit(kind, **fields)
+        if self._listening:
+            self.m.unlisten(self._on_event)
+            self._listening = False
 
     def _on_event(self, kind: str, event: dict[str, Any]) -> None:
         # The router reports a delivery while it routes a raise, before the raise itself is
@@ -156,13 +158,3 @@ class EventHub:
         self.flush()
         self.subscribers.clear()
         self._unhook()
-
-
-def subscribe(master: Master, conn: ControlConn, msg: dict[str, Any]) -> None:
-    """The ``events`` control command (commands.py hands the connection over)."""
-    from sigsup.status.monitor import monitor_of
-    monitor = monitor_of(master)
-    if monitor is None:
-        conn.reply({"ok": False, "error": "this master does not stream events"})
-        return
-    monitor.events.subscribe(conn, msg)

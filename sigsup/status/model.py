@@ -8,20 +8,20 @@ bump ``STATUS_VERSION`` when a field changes meaning or goes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sigsup.master.states import ProcState
-from sigsup.status.monitor import monitor_of
+from sigsup.master.port import MasterPort
+from sigsup.routing.states import ProcState
 
 if TYPE_CHECKING:
-    from sigsup.master.loop import Master
+    from sigsup.status.monitor import StatusMonitor
 
 STATUS_VERSION = 1
 
 _NO_RESOURCES = {"rss": None, "cpu_percent": None, "cpu_time": None, "cpu_window": None}
 
 
-def process_status(m: Master, now: float, resources: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+def process_status(m: MasterPort, now: float, resources: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for p in m.procs:
         current = None
@@ -56,7 +56,7 @@ def process_status(m: Master, now: float, resources: dict[int, dict[str, Any]]) 
     return out
 
 
-def signal_status(m: Master) -> list[dict[str, Any]]:
+def signal_status(m: MasterPort) -> list[dict[str, Any]]:
     """The table entries worth showing, each with how many of its raises wait in the master."""
     r = m.router
     holders = [*m.procs, *r.pools.values(), r.unclaimed]
@@ -68,10 +68,15 @@ def signal_status(m: Master) -> list[dict[str, Any]]:
     return out
 
 
-def build_status(m: Master) -> dict[str, Any]:
+def _monitor(m: MasterPort) -> StatusMonitor | None:
+    # the status feature (status/monitor.py, which imports this module): by its name
+    return cast("StatusMonitor | None", m.extension("monitor"))
+
+
+def build_status(m: MasterPort) -> dict[str, Any]:
     now = m.os.monotonic()
     r = m.router
-    monitor = monitor_of(m)
+    monitor = _monitor(m)
     resources = monitor.resource_sample(now) if monitor is not None else {}
     return {
         "version": STATUS_VERSION,
@@ -79,9 +84,9 @@ def build_status(m: Master) -> dict[str, Any]:
         "master": {
             "name": m.name,
             "pid": m.pid,
-            "state": m.state,
+            "state": m.state.value,
             "config": str(m.config.path),
-            "socket": str(m.sup.socket),
+            "socket": str(m.config.supervisor.socket),
             "started_at": m.started_at,
             "uptime": round(now - m.started_mono, 3),
             "queued": r.queued_total(),
@@ -99,5 +104,5 @@ def build_status(m: Master) -> dict[str, Any]:
                   for pool in (*r.pools.values(), r.unclaimed)],
         "signals": signal_status(m),
         "groups_failed": sorted({p.kind for p in m.procs if p.state is ProcState.FAILED}),
-        **{ext.name: ext.status() for ext in m.extensions if hasattr(ext, "status")},
+        **m.extensions_status(),   # each feature's part, under its name (none: no key)
     }

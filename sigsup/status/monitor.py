@@ -1,4 +1,5 @@
-"""What the master keeps for its status views: an extension (see master/extension.py).
+"""The status feature (an ``Extension``, see master/port.py): the ``status`` command, the
+``events`` client command, and what the master keeps for its status views:
 
 - a raise-rate estimator: one sample of the router's raise counter per second (the loop
   wakes at least that often anyway), so ``raises_per_s`` costs nothing on the hot path;
@@ -16,12 +17,14 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from sigsup.master.port import ClientCommand, Command, Extension, MasterPort
 from sigsup.routing.router import UNCLAIMED
+from sigsup.routing.states import MasterState
 from sigsup.routing.targets import ACTIVE, POOL, PROCESS
 from sigsup.status.events import EventHub
+from sigsup.status.model import build_status
 
 if TYPE_CHECKING:
-    from sigsup.master.loop import Master
     from sigsup.routing.table import Entry
 
 SAMPLE_EVERY = 1.0          # seconds between raise-counter samples and refusal checks
@@ -88,11 +91,11 @@ class Resources:
         return out
 
 
-class StatusMonitor:
+class StatusMonitor(Extension):
     name = "monitor"
 
-    def __init__(self, master: Master) -> None:
-        self.m = master
+    def __init__(self, master: MasterPort) -> None:
+        super().__init__(master)
         self.samples: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW + 1)
         self.next_sample = 0.0
         self.dropped_seen = [0] * len(master.table.entries)
@@ -103,9 +106,18 @@ class StatusMonitor:
 
     # -- the extension seam ------------------------------------------------------------------
 
+    def commands(self) -> dict[str, Command]:
+        return {"status": self.cmd_status}
+
+    def client_commands(self) -> dict[str, ClientCommand]:
+        return {"events": self.events.subscribe}   # a stream: one message per event
+
+    def cmd_status(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
+        return {"ok": True, "status": build_status(self.m)}
+
     def deadline(self, now: float) -> float | None:
         # tick() runs only while the master runs: a past deadline then would make it spin
-        return self.next_sample if self.m.state == "running" else None
+        return self.next_sample if self.m.state is MasterState.RUNNING else None
 
     def tick(self, now: float) -> None:
         self.events.flush()
@@ -175,8 +187,7 @@ class StatusMonitor:
         return self.resources.sample(procs, now)
 
 
-def monitor_of(master: Master) -> StatusMonitor | None:
-    for ext in master.extensions:
-        if isinstance(ext, StatusMonitor):
-            return ext
-    return None
+def monitor_of(master: MasterPort) -> StatusMonitor | None:
+    """The master's status feature, if it has one."""
+    ext = master.extension(StatusMonitor.name)
+    return ext if isinstance(ext, StatusMonitor) else None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sigsup import context
-from sigsup.spool import conf
+from sigsup import treeconfig as conf
 
 
 def records(master: Any, **match: Any) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 
+from trees import BUSY_WORKER1
+
 TREE = """
 [workers]
 count = 2
@@ -18,15 +20,7 @@ dir = "spool/s"
 [signals.7]
 handler = "e2eapp:record"
 target = "worker"
-
-[signals.40]
-handler = "e2eapp:wait_release"
-target = "worker1"
-
-[signals.41]
-handler = "e2eapp:record"
-target = "worker1"
-"""
+""" + BUSY_WORKER1
 
 
 def test_raise_routed_exits_0(master_factory):
@@ -156,15 +150,7 @@ def test_status_json(master_factory):
 COALESCE = """
 [workers]
 count = 1
-
-[signals.40]
-handler = "e2eapp:wait_release"
-target = "worker1"
-
-[signals.41]
-handler = "e2eapp:record"
-target = "worker1"
-
+""" + BUSY_WORKER1 + """
 [signals.43]
 handler = "e2eapp:record"
 target = "worker1"

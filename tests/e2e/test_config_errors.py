@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from trees import signals, workers
 
 BAD_1 = """\
 [supervisor]
@@ -193,10 +194,10 @@ def test_check_good_config(tmp_path, sigsup_cli, apps_dir):
 
 def test_fork_probe_sees_the_forks_of_a_good_start(master_factory):
     """The probe the bad-config tests rely on: a good start does record its forks."""
-    m = master_factory("[workers]\ncount = 2\n", start=False)
+    m = master_factory(workers(2), start=False)
     mark = m.dir / "forked"
     m.env["E2E_FORK_MARK"] = str(mark)
-    m.cfg.write_text(m.cfg.read_text() + '\n[signals.5]\nhandler = "e2eapp:record"\n')
+    m.cfg.write_text(m.cfg.read_text() + signals({5: None}))
     m.start()
     pids = {int(x) for x in mark.read_text().split()}
     assert set(m.child_pids().values()) <= pids

@@ -11,31 +11,19 @@ import struct
 import time
 
 import pytest
+from harness import connect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from trees import workers
 
 from sigsup.protocol.control import MAX_MESSAGE, Decoder, encode
 
-TREE = """
-[workers]
-count = 2
-
-[signals.7]
-handler = "e2eapp:record"
-target = "worker"
-"""
+TREE = workers(2, {7: "worker"})
 
 
 @pytest.fixture
 def m(master_factory):
     return master_factory(TREE)
-
-
-def connect(m, timeout: float = 5.0) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(str(m.sock))
-    return s
 
 
 def exchange(m, data: bytes, *, half_close: bool, timeout: float = 5.0):

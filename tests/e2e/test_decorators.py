@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from trees import workers
+
 import sigsup
 from sigsup.decorators import free_signal
 
@@ -84,7 +86,7 @@ def test_lock_api_across_processes(master_factory):
     import os
     import subprocess
     import sys
-    m = master_factory("[workers]\ncount = 1\n")
+    m = master_factory(workers(1))
     probe = "import sigsup\nprint(sigsup.lock('x', timeout=0.2))\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGSUP_")}
     env["SIGSUP_SOCKET"] = str(m.sock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from trees import workers
 
 N = 10_000
 SIG = 61
@@ -72,14 +73,7 @@ def test_flood_pipelined_on_the_control_socket(master_factory):
 def test_flood_broadcast(master_factory, target):
     """A broadcast burst: every worker runs every raise, once."""
     n = 2000
-    m = master_factory(f"""
-[workers]
-count = 2
-
-[signals.62]
-handler = "e2eapp:record"
-target = "{target}"
-""")
+    m = master_factory(workers(2, {62: target}))
     results = m.raise_many(62, n)
     assert all(sorted(r["recipients"]) == ["worker1", "worker2"] for r in results)
     st = m.wait_handled(62, 2 * n, timeout=60)

@@ -7,20 +7,14 @@ import signal
 from collections import Counter
 
 import pytest
+from trees import workers
 
 N = 1500
 SIG = 63
 
 
 def tree(target: str) -> str:
-    return f"""
-[workers]
-count = 2
-
-[signals.{SIG}]
-handler = "e2eapp:record_slowly"
-target = "{target}"
-"""
+    return workers(2, {SIG: target}, "e2eapp:record_slowly")
 
 
 @pytest.mark.parametrize("target", ["worker", "worker1"])

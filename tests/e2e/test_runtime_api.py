@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from trees import BUSY_WORKER1
+
 TREE = """
 [workers]
 count = 2
@@ -89,15 +91,7 @@ def test_register_from_a_client_process(master_factory, apps_dir):
 REFUSE = """
 [workers]
 count = 2
-
-[signals.40]
-handler = "e2eapp:wait_release"
-target = "worker1"
-
-[signals.41]
-handler = "e2eapp:record"
-target = "worker1"
-
+""" + BUSY_WORKER1 + """
 [signals.42]
 handler = "e2eapp:raise_twice"
 target = "worker2"

@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+from trees import workers
+
 TREE = """
 [workers]
 count = 2
@@ -176,7 +178,7 @@ def test_restart_after_sigkill_reuses_the_stale_socket(master_factory):
 def test_second_master_on_the_same_socket_is_refused(master_factory):
     m = master_factory(TREE)
     pids = children(m)
-    other = master_factory("[workers]\ncount = 1\n", sup={"socket": str(m.sock)}, start=False)
+    other = master_factory(workers(1), sup={"socket": str(m.sock)}, start=False)
     other.start(wait=False)
     assert other.wait_exit(20) == 1
     assert f"a master is already running at {m.sock}" in other.log()

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import APPS
 
 import sigsup
 
-from .conftest import APPS
 from .sources_helpers import (
     HERE,
     api,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from trees import signals
 
 TREE = """
 [workers]
@@ -39,14 +40,9 @@ MULES = {"mule1", "mule2", "mule3", "mule4"}
 SPOOLERS = {"spooler:s1#1", "spooler:s1#2", "spooler:s2#1"}
 
 
-def signals_toml() -> str:
-    return "".join(f'\n[signals.{n}]\nhandler = "e2eapp:record"\ntarget = "{t}"\n'
-                   for n, t in TARGETS.items())
-
-
 @pytest.fixture
 def tree(master_factory):
-    return master_factory(TREE + signals_toml())
+    return master_factory(TREE + signals(TARGETS))
 
 
 def names(records) -> list[str]:

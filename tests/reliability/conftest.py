@@ -1,4 +1,5 @@
-"""Fixtures of the reliability suite: the end-to-end harness's, and the soak switch.
+"""Fixtures of the reliability suite: the soak switch (``master_factory``, ``apps_dir`` and
+``poll`` come from tests/conftest.py, shared with the end-to-end suite).
 
 ``--soak`` (registered here; give it with ``pytest tests/reliability --soak``) or
 ``SIGSUP_SOAK=1`` in the environment (works however pytest is started) turns on the long
@@ -10,9 +11,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
-# the e2e harness's fixtures, re-exported (pytest collects fixtures from this namespace)
-from e2e.conftest import apps_dir, master_factory, poll  # noqa: F401
 
 from .helpers import SOAK_ENV, soaking
 

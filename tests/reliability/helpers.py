@@ -1,6 +1,6 @@
-"""Helpers of the reliability suite (the fixtures are in conftest.py).
+"""Helpers of the reliability suite (its fixtures are in conftest.py and tests/conftest.py).
 
-The end-to-end harness (tests/e2e/conftest.py) is reused as it is: ``Master`` is a real
+The end-to-end harness (tests/harness.py) is reused as it is: ``Master`` is a real
 ``sigsup start`` in its own session, with polling waits and a teardown that kills every
 process it ever saw. Handler modules live in tests/e2e/apps (``APPS``) and, for this suite's
 own needs, in tests/reliability/apps (``REL_APPS``); ``sup()`` puts both on ``pythonpath``.
@@ -9,33 +9,13 @@ own needs, in tests/reliability/apps (``REL_APPS``); ``sup()`` puts both on ``py
 from __future__ import annotations
 
 import os
-import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-_TESTS = str(Path(__file__).resolve().parents[1])
-if _TESTS not in sys.path:          # pytest's rootdir-relative import puts it there already
-    sys.path.insert(0, _TESTS)
-
-from e2e.conftest import (  # noqa: E402,F401  (re-exported)
-    APPS,
-    POLL,
-    Master,
-    WaitTimeout,
-    alive,
-    clean_env,
-    kill_pid_and_group,
-    pids_with_tag,
-    proc_start_time,
-    read_records,
-    run_cli,
-    wait_for,
-)
+from harness import APPS
 
 REL_APPS = Path(__file__).resolve().parent / "apps"
 PYTHONPATH = [str(APPS), str(REL_APPS)]
@@ -65,13 +45,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def connect(m: Master, timeout: float = 5.0) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(str(m.sock))
-    return s
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

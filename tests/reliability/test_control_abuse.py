@@ -17,12 +17,13 @@ import threading
 import time
 
 import pytest
+from harness import connect, wait_for
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sigsup.protocol.control import MAX_MESSAGE, Decoder, encode
 
-from .helpers import connect, rss_kb, soaking, sup, wait_for
+from .helpers import rss_kb, soaking, sup
 
 SOAK = soaking()
 

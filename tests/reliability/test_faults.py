@@ -21,10 +21,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from harness import (
+    alive,
+    connect,
+    proc_start_time,
+    proc_state,
+    read_records,
+    run_cli,
+    wait_for,
+)
+from trees import signals, workers
 
 from sigsup.protocol.control import Decoder, encode
 
-from .helpers import PYTHONPATH, alive, connect, proc_start_time, run_cli, sup, wait_for
+from .helpers import PYTHONPATH, sup
 
 # -- SIGKILL workers and mules every 100 ms during a 20,000-signal flood ---------------------
 
@@ -38,11 +48,7 @@ count = 4
 
 [mules]
 count = 2
-""" + "".join(f"""
-[signals.{n}]
-handler = "e2eapp:record_slowly"
-target = "{t}"
-""" for n, t in SIGS.items())
+""" + signals(SIGS, "e2eapp:record_slowly")
 
 
 def test_sigkill_workers_and_mules_during_a_flood(master_factory):
@@ -197,7 +203,8 @@ target = "worker"
     m.wait_records(1, 30, tag="start")
     r = m.cli("spool", "default", "do=block", "-c", str(m.cfg), socket=False)
     assert r.returncode == 0, r.stderr
-    m.wait_for(lambda: [x for x in _lines(m.out) if x.get("ev") == "start"], 10, "the job to start")
+    m.wait_for(lambda: [x for x in read_records(m.out) if x.get("ev") == "start"], 10,
+               "the job to start")
     st = m.status()
     kids = {p["name"]: (p["pid"], proc_start_time(p["pid"])) for p in st["processes"] if p["pid"]}
     assert {"worker1", "worker2", "worker3", "mule1", "mule2", "monitor",
@@ -218,14 +225,6 @@ target = "worker"
                              f"SIGKILL: {left}") from None
 
 
-def _lines(path: Path) -> list[dict]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    return [json.loads(x) for x in data.split(b"\n")[:-1] if x]
-
-
 # -- SIGSTOP a worker: what it holds moves on after harakiri ---------------------------------
 
 def test_sigstop_worker_signals_move_on_after_harakiri(master_factory):
@@ -236,21 +235,11 @@ def test_sigstop_worker_signals_move_on_after_harakiri(master_factory):
     the new worker1 run them), its own signals go to its successor. Nothing waits for
     ever, nothing runs twice, the stopped process runs nothing."""
     harakiri, window = 2.0, 8
-    m = master_factory("""
-[workers]
-count = 2
-
-[signals.50]
-handler = "e2eapp:record_slowly"
-target = "worker"
-
-[signals.51]
-handler = "e2eapp:record"
-target = "worker1"
-""", sup=sup(harakiri=harakiri, window=window), env={"E2E_SLOW": "0.02"})
+    tree = workers(2, {50: "worker"}, "e2eapp:record_slowly") + signals({51: "worker1"})
+    m = master_factory(tree, sup=sup(harakiri=harakiri, window=window), env={"E2E_SLOW": "0.02"})
     stopped_pid = m.proc_status("worker1")["pid"]
     os.kill(stopped_pid, signal.SIGSTOP)
-    m.wait_for(lambda: _state(stopped_pid) == "T", 5, "worker1 stopped")
+    m.wait_for(lambda: proc_state(stopped_pid) == "T", 5, "worker1 stopped")
     n_pool, n_own = 40, 5
     reqs = [{"cmd": "raise", "signum": 50, "wait": True}] * n_pool
     reqs += [{"cmd": "raise", "signum": 51, "wait": True}] * n_own
@@ -292,14 +281,6 @@ target = "worker1"
     s50, s51 = m.signal_status(50, st), m.signal_status(51, st)
     assert (s50["handled"], s50["failed"], s51["handled"], s51["failed"]) == (
         n_pool - 1, 1, n_own, 0), (s50, s51)
-
-
-def _state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:].split()[0]
 
 
 def _read_replies(s: socket.socket, n: int, timeout: float) -> list[dict]:
@@ -416,7 +397,7 @@ def _check_full_disk(m, spool_dir: Path, result: dict, limit: int = 0,
     want = set(ok)
 
     def ran():
-        ends = Counter(x["id"] for x in _lines(m.out) if x.get("ev") == "end")
+        ends = Counter(x["id"] for x in read_records(m.out) if x.get("ev") == "end")
         return ends if want <= set(ends) else None
     ends = wait_for(ran, 30, f"{len(want)} spooled jobs to run")
     assert set(ends) == want and set(ends.values()) == {1}, ends
@@ -429,7 +410,7 @@ def _check_full_disk(m, spool_dir: Path, result: dict, limit: int = 0,
     # and the spooler takes jobs again once there is room
     r = _cli(m, "spool", "default", "do=quick", limit=limit)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: r.stdout.strip() in {x["id"] for x in _lines(m.out) if x.get("ev") == "end"},
+    wait_for(lambda: r.stdout.strip() in {x["id"] for x in read_records(m.out) if x.get("ev") == "end"},
              10, "a job spooled after the disk was freed")
 
 
@@ -441,7 +422,7 @@ def test_spool_on_a_full_tmpfs(master_factory, tiny_tmpfs):
     r = m.cli("spool", "default", "do=block", "-c", str(m.cfg), socket=False)
     assert r.returncode == 0, r.stderr
     blocker = r.stdout.strip()
-    wait_for(lambda: blocker in {x["id"] for x in _lines(m.out) if x.get("ev") == "start"}, 10,
+    wait_for(lambda: blocker in {x["id"] for x in read_records(m.out) if x.get("ev") == "start"}, 10,
              "the blocking job to start")
     result = _spool_until_error(m, 0, 16_000, 1000)
     result["ok"].append(blocker)
@@ -456,7 +437,7 @@ def test_spool_with_a_file_size_limit(master_factory, tmp_path):
     r = m.cli("spool", "default", "do=block", "-c", str(m.cfg), socket=False)
     assert r.returncode == 0, r.stderr
     blocker = r.stdout.strip()
-    wait_for(lambda: blocker in {x["id"] for x in _lines(m.out) if x.get("ev") == "start"}, 10,
+    wait_for(lambda: blocker in {x["id"] for x in read_records(m.out) if x.get("ev") == "start"}, 10,
              "the blocking job to start")
     small = _spool_until_error(m, 32768, 1000, 5)
     assert small["err"] is None and len(small["ok"]) == 5

@@ -14,10 +14,12 @@ import signal
 import time
 
 import pytest
+from harness import connect
+from trees import signals
 
 from sigsup.protocol.control import encode
 
-from .helpers import connect, rss_kb, soaking, sup
+from .helpers import rss_kb, soaking, sup
 from .test_faults import _read_replies
 
 WORKERS = 64
@@ -36,8 +38,7 @@ def target_of(num: int) -> str:
 
 def tree() -> str:
     parts = [f"[workers]\ncount = {WORKERS}\n\n[mules]\ncount = 2\n\n[farms]\nf = [1, 2]\n"]
-    for num in range(256):
-        parts.append(f'[signals.{num}]\nhandler = "loadapp:noop"\ntarget = "{target_of(num)}"\n')
+    parts.append(signals({num: target_of(num) for num in range(256)}, "loadapp:noop"))
     timer_sigs = [n for n in range(256) if TARGETS[n % len(TARGETS)] in ONE_PROCESS]
     for i in range(TIMERS):
         parts.append(f"[[timers]]\nsignal = {timer_sigs[i % len(timer_sigs)]}\n"

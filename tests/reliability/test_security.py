@@ -20,21 +20,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from harness import read_records, wait_for
+from trees import workers
 
 from sigsup.protocol.control import Decoder, encode
 
-from .helpers import sup, wait_for
+from .helpers import sup
 
 NOBODY = 65534
 
-TREE = """
-[workers]
-count = 1
-
-[signals.7]
-handler = "e2eapp:record"
-target = "worker"
-"""
+TREE = workers(1, {7: "worker"})
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the test switches "
                                "to another uid (nobody) for the client")
@@ -297,7 +292,7 @@ def test_a_job_cannot_make_the_spooler_import_anything(master_factory):
         return not left
     wait_for(settled, 30, "every job to run or be dead-lettered")
     failed = {p.name.split("_")[0] for p in (spool / "failed").iterdir()}
-    ran = {x["id"] for x in _lines(m.out) if x.get("ev") == "end"}
+    ran = {x["id"] for x in read_records(m.out) if x.get("ev") == "end"}
     assert ran | failed == everything, (everything - ran - failed)
     assert {good, by_args, by_spooler, by_cli} <= ran
     assert {by_task, by_task_mod} <= failed
@@ -313,12 +308,4 @@ def test_a_job_cannot_make_the_spooler_import_anything(master_factory):
     m.wait_log("not a @mulefunc function", timeout=10)
     assert not list(m.dir.glob("SENTINEL*"))
     assert m.proc_status("mule1")["respawns"] == 0
-
-
-def _lines(path: Path) -> list[dict]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    return [json.loads(x) for x in data.split(b"\n")[:-1] if x]
 

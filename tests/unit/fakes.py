@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sigsup.app import build_master
 from sigsup.config import Config, parse_config
 from sigsup.master.log import Log
 from sigsup.master.loop import HANDLED_SIGNALS, Master
 from sigsup.master.ossys import Spawned
-from sigsup.master.proc import Proc
 from sigsup.protocol.frames import (
     DONE,
     DONE_OK,
@@ -40,6 +40,7 @@ from sigsup.protocol.frames import (
     pack,
     pack_json,
 )
+from sigsup.routing.proc import Proc
 
 FIRST_PID = 40000
 
@@ -55,7 +56,12 @@ def signal_status(sig: int) -> int:
 
 
 class FakeClock:
-    """A monotonic and a wall clock that move only when the test says so."""
+    """A monotonic and a wall clock that move only when the test says so.
+
+    The one fake clock of the unit tests: code that takes a clock function gets a bound
+    method (``Router(clock=c.monotonic)``, ``JobStore(clock=c.time)``); a test sets
+    ``c.mono`` / ``c.wall`` or moves both with ``c.advance(seconds)``.
+    """
 
     def __init__(self, mono: float = 1000.0, wall: float = 1_700_000_000.0) -> None:
         self.mono = mono
@@ -286,7 +292,7 @@ def harness_factory(cls: type[LoopHarness] = LoopHarness) -> Iterator[Callable[.
         if wall is not None:
             fake.clock.wall = wall
         out = io.StringIO()
-        master = Master(config, ossys=fake, log=Log(out, colour=False))
+        master = build_master(config, ossys=fake, log=Log(out, colour=False))
         h = cls(master, fake, out, sock_dir)
         made.append(h)
         if start:
@@ -309,3 +315,13 @@ def harness_factory(cls: type[LoopHarness] = LoopHarness) -> Iterator[Callable[.
                 os.environ.pop("SIGSUP_SOCKET", None)
             else:
                 os.environ["SIGSUP_SOCKET"] = saved_env
+
+
+def walk(p, *states) -> None:
+    """Move a slot through ``states`` by legal moves only (the state machine checks each):
+    ``walk(p, RUNNING)`` from STOPPED goes through STARTING as a spawn would."""
+    from sigsup.routing.states import TRANSITIONS, ProcState
+    for target in states:
+        if target is not p.state and target not in TRANSITIONS[p.state]:
+            p.state = ProcState.STARTING
+        p.state = target

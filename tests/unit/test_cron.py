@@ -23,6 +23,8 @@ from sigsup.sources.cron import (
     zone,
 )
 
+from .fakes import FakeClock
+
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
 
@@ -37,25 +39,15 @@ def local(ts: float, tz=BERLIN) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat()
 
 
-class FakeClock:
-    """Wall-clock time that moves only when the test says so."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def run_scheduler(spec, tz, start: float, until: float, step: float) -> list[float]:
     """What a scheduler does: wake every ``step`` seconds of a fake clock and fire what is
     due, asking next_fire(after=the instant just fired). Returns the fired instants."""
-    clock = FakeClock(start)
+    clock = FakeClock(wall=start)
     fired: list[float] = []
-    nxt = next_fire(spec, clock.now, tz)
-    while clock.now < until:
+    nxt = next_fire(spec, clock.wall, tz)
+    while clock.wall < until:
         clock.advance(step)
-        while nxt is not None and nxt <= clock.now:
+        while nxt is not None and nxt <= clock.wall:
             fired.append(nxt)
             nxt = next_fire(spec, nxt, tz)
     return fired

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from sigsup.master.states import ProcState
 from sigsup.protocol.control import LENGTH, Decoder, encode
 from sigsup.protocol.frames import ACK, DONE, DONE_ERROR, DONE_OK, READY, RUN, pack, pack_json
-from sigsup.routing.router import Watch
+from sigsup.routing.raises import Watch
+from sigsup.routing.states import ProcState
 
 from .fakes import (
     LoopHarness,

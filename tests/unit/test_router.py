@@ -8,22 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigsup.master.proc import Proc
-from sigsup.master.states import ProcState
 from sigsup.protocol.frames import DONE_ERROR, DONE_NO_HANDLER, DONE_OK, RUN, FrameReader
-from sigsup.routing.router import UNCLAIMED, Raise, RaiseResult, Router, Watch
+from sigsup.routing.proc import Proc
+from sigsup.routing.raises import Raise, Watch
+from sigsup.routing.result import RaiseResult
+from sigsup.routing.router import UNCLAIMED, Router
+from sigsup.routing.states import ProcState
 from sigsup.routing.table import SignalTable
 from sigsup.routing.targets import MULES, WORKERS, TreeShape, farm_group, resolve_target
 
+from .fakes import FakeClock, walk
+
 # -- helpers -------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, t: float = 100.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class World:
@@ -31,7 +27,7 @@ class World:
 
     def __init__(self, workers: int = 3, mules: int = 0, farm_a: tuple[int, ...] = (),
                  queue_size: int = 100, window: int = 2) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock(mono=100.0)
         self.table = SignalTable()
         self.shape = TreeShape(workers=workers, mules=mules, farms=("a",) if farm_a else ())
         self.workers = [Proc(f"worker{i}", "worker", i, (WORKERS,)) for i in range(1, workers + 1)]
@@ -40,7 +36,7 @@ class World:
                       for i in range(1, mules + 1)]
         self.procs = self.workers + self.mules
         self.router = Router(self.table, self.procs, queue_size=queue_size, window=window,
-                             clock=self.clock)
+                             clock=self.clock.monotonic)
         self.readers: dict[str, FrameReader] = {p.name: FrameReader() for p in self.procs}
 
     def reg(self, num: int, target: str, on_full: str = "reject") -> None:
@@ -48,7 +44,7 @@ class World:
 
     def up(self, *procs: Proc) -> None:
         for p in procs:
-            p.state = ProcState.RUNNING
+            walk(p, ProcState.RUNNING)
             self.router.ready(p)
 
     def raise_(self, num: int, **kw) -> RaiseResult:
@@ -97,11 +93,11 @@ def test_pool_picks_least_recently_freed_among_idle() -> None:
     for _ in range(3):
         w.raise_(17)
     w1, w2, w3 = w.workers
-    w.clock.t = 105
+    w.clock.mono = 105
     w.finish(w3)
-    w.clock.t = 106
+    w.clock.mono = 106
     w.finish(w1)
-    w.clock.t = 107
+    w.clock.mono = 107
     w.finish(w2)
     assert (w1.last_free, w2.last_free, w3.last_free) == (106, 107, 105)
     assert [w.raise_(17).recipients[0] for _ in range(3)] == ["worker3", "worker1", "worker2"]
@@ -114,10 +110,10 @@ def test_pool_prefers_fewest_in_flight_over_lru() -> None:
     w1, w2 = w.workers
     for _ in range(4):
         w.raise_(17)          # w1: 2, w2: 2
-    w.clock.t = 200
+    w.clock.mono = 200
     w.finish(w2)              # w2: 1 in flight, never idle since
     assert w2.last_free == 0.0 and w1.last_free == 0.0
-    w.clock.t = 201
+    w.clock.mono = 201
     w.finish(w1)
     w.finish(w1)              # w1: 0 in flight, freed at 201
     assert w.raise_(17).recipients == ["worker1"]   # 0 in flight beats 1
@@ -228,9 +224,9 @@ def test_spooler_pools() -> None:
     shape = TreeShape(spoolers=("a", "b"))
     table.register(30, "m:f", resolve_target("spooler_b", shape))
     table.register(31, "m:f", resolve_target("spoolers", shape))
-    r = Router(table, sp, clock=Clock())
+    r = Router(table, sp, clock=FakeClock().monotonic)
     for p in sp:
-        p.state = ProcState.RUNNING
+        walk(p, ProcState.RUNNING)
         r.ready(p)
     assert r.raise_signal(30).recipients == ["spooler:b#1"]
     assert r.raise_signal(31).recipients == ["spooler:a#1", "spooler:b#1"]
@@ -563,11 +559,11 @@ def test_done_for_a_handler_nested_in_signal_wait_closes_that_raise() -> None:
     w.reg(17, "worker")
     w.up(*w.workers)
     p = w.workers[0]
-    w.clock.t = 101
+    w.clock.mono = 101
     w.raise_(17)
-    w.clock.t = 102
+    w.clock.mono = 102
     w.raise_(17)
-    w.clock.t = 103
+    w.clock.mono = 103
     w.raise_(17)
     w.router.done(p, 17, DONE_OK, 2)
     assert ids(p.inflight) == [1, 3]
@@ -584,10 +580,10 @@ def test_done_updates_last_done_and_last_free() -> None:
     p = w.workers[0]
     w.raise_(17)
     w.raise_(17)
-    w.clock.t = 150
+    w.clock.mono = 150
     w.finish(p)
     assert p.last_done == 150 and p.last_free == 0.0
-    w.clock.t = 160
+    w.clock.mono = 160
     w.finish(p)
     assert p.last_done == 160 and p.last_free == 160
 
@@ -812,7 +808,7 @@ def test_add_proc_joins_its_pools() -> None:
     w.router.add_proc(helper)
     assert w.router.pools[WORKERS].members == [w.workers[0], extra]
     assert "monitor" in w.router.pools
-    extra.state = ProcState.RUNNING
+    walk(extra, ProcState.RUNNING)
     w.router.ready(extra)
     assert w.raise_(17).recipients == ["worker2"]
 
@@ -879,7 +875,7 @@ class Scenario:
             if p.ready:
                 router.wait(p, (-1, 50, 51)[b])
         elif kind == "tick":
-            w.clock.t += 1
+            w.clock.mono += 1
 
     def check(self) -> None:
         """Invariants that hold after every step."""

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sigsup.master.states import ProcState
+from sigsup.routing.states import ProcState
 from sigsup.sources.scheduler import MONITOR_RUNNER, Scheduler
 
 from .fakes import (
@@ -45,7 +45,9 @@ class H(LoopHarness):
 
     @property
     def sched(self) -> Scheduler:
-        return next(e for e in self.master.extensions if isinstance(e, Scheduler))
+        ext = self.master.extension("events")
+        assert isinstance(ext, Scheduler)
+        return ext
 
     def advance(self, seconds: float) -> None:
         self.fake.clock.advance(seconds)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import sigsup
-from sigsup.spool import conf
+from sigsup import treeconfig as conf
 
 
 @pytest.fixture(autouse=True)

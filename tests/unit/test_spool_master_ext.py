@@ -10,13 +10,14 @@ import signal
 
 import pytest
 
+from sigsup import treeconfig as conf
+from sigsup.app import build_master
 from sigsup.master.log import Log
-from sigsup.master.loop import HANDLED_SIGNALS, Master
+from sigsup.master.loop import HANDLED_SIGNALS
 from sigsup.protocol.frames import DONE, DONE_OK, RUN, pack
-from sigsup.spool import conf
 from sigsup.spool.store import FAILED, QUEUED, RUNNING, JobStore
 
-from .fakes import FakeOs, make_config, short_socket_dir, wake
+from .fakes import FakeOs, make_config, short_socket_dir, wake, walk
 
 TREE = """
 [workers]
@@ -50,7 +51,7 @@ class H:
         self.dir = short_socket_dir()
         self.fake = FakeOs()
         self.out = io.StringIO()
-        self.master = Master(make_config(body, self.dir, supervisor), ossys=self.fake,
+        self.master = build_master(make_config(body, self.dir, supervisor), ossys=self.fake,
                              log=Log(self.out, colour=False))
         self.closed = False
         self.master.start()
@@ -316,7 +317,7 @@ def test_start_recovers_claims_left_by_a_previous_master(make, tmp_path) -> None
     (eb,) = [e for e in store.entries(RUNNING) if e.id == b]
     os.rename(store.path(RUNNING, eb.name),
               store.path(RUNNING, eb.name.replace("_a0.job", "_a1.job")))
-    master = Master(h.master.config, ossys=FakeOs(), log=Log(io.StringIO(), colour=False))
+    master = build_master(h.master.config, ossys=FakeOs(), log=Log(io.StringIO(), colour=False))
     try:
         master.start()
         assert store.entries(RUNNING) == []
@@ -325,6 +326,21 @@ def test_start_recovers_claims_left_by_a_previous_master(make, tmp_path) -> None
         assert [e.id for e in store.entries(FAILED)] == [b]
     finally:
         master.close()
+
+
+def test_masters_give_back_the_config_each_replaced(make) -> None:
+    """No registry of masters: each gives back what it replaced, when it closes (in the
+    reverse order of their making, as a master built inside another's life is closed)."""
+    before = (conf.current_or_none_held(), os.environ.get(conf.ENV))
+    a = make()
+    b = make()
+    assert conf.current_or_none_held() is b.master.config
+    assert os.environ[conf.ENV] == str(b.master.config.path)
+    b.close()
+    assert conf.current_or_none_held() is a.master.config
+    assert os.environ[conf.ENV] == str(a.master.config.path)
+    a.close()
+    assert (conf.current_or_none_held(), os.environ.get(conf.ENV)) == before
 
 
 def test_one_master_per_spool_directory(make) -> None:
@@ -354,16 +370,16 @@ def test_wake_reaches_every_process_of_the_spooler(make) -> None:
 
 
 def test_a_target_whose_every_mule_failed_is_refused(make) -> None:
-    from sigsup.master.states import ProcState
+    from sigsup.routing.states import ProcState
     h = make()
     for name in ("mule1", "mule2"):          # farm f
-        h.proc(name).state = ProcState.FAILED
+        walk(h.proc(name), ProcState.FAILED)
     send = h.master.commands.execute         # no loop step: it would respawn them
     r = send({"cmd": "mule-msg", "target": "f", "kind": "msg", "s": "x"}, "test")
     assert not r["ok"] and "every mule of farm:f has failed" in r["error"]
     assert send({"cmd": "mule-msg", "target": None, "kind": "msg", "s": "x"}, "test")["ok"]
     for name in ("mule1", "mule2"):
-        h.proc(name).state = ProcState.RUNNING
+        walk(h.proc(name), ProcState.RUNNING)
 
 
 # -- free signal numbers (sigsup.decorators) ------------------------------------------------------

@@ -24,23 +24,18 @@ from sigsup.spool.store import (
     parse_time,
 )
 
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from .fakes import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    """The store reads its wall clock (``clock.time``); tests move ``clock.wall``."""
+    return FakeClock()
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> JobStore:
-    return JobStore(tmp_path / "spool", "default", clock=clock, rng=lambda: 1.0)
+def store(tmp_path: Path, clock: FakeClock) -> JobStore:
+    return JobStore(tmp_path / "spool", "default", clock=clock.time, rng=lambda: 1.0)
 
 
 def names(store: JobStore, state: str) -> list[str]:
@@ -50,13 +45,13 @@ def names(store: JobStore, state: str) -> list[str]:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def test_put_writes_one_whole_job_and_nothing_else(store: JobStore, clock: Clock) -> None:
+def test_put_writes_one_whole_job_and_nothing_else(store: JobStore, clock: FakeClock) -> None:
     body = bytes(range(256)) * 1000 + b"\n\x00no newline at the end"
     job_id = store.put({"to": "ann", "n": 3, "tags": ["a", "b"], "more": {"x": None}}, body,
                        priority=5)
     (name,) = names(store, QUEUED)
     e = parse_name(name)
-    assert e is not None and (e.id, e.priority, e.due, e.attempts) == (job_id, 5, clock.t, 0)
+    assert e is not None and (e.id, e.priority, e.due, e.attempts) == (job_id, 5, clock.wall, 0)
     assert names(store, "tmp") == [] and names(store, RUNNING) == [] and names(store, FAILED) == []
     job = store.read(QUEUED, e)
     assert job.args == {"to": "ann", "n": 3, "tags": ["a", "b"], "more": {"x": None}}
@@ -103,12 +98,12 @@ def test_ids_sort_by_creation_even_within_one_microsecond(store: JobStore) -> No
     assert ids == sorted(ids) and len(set(ids)) == 50
 
 
-def test_at_accepts_unix_times_iso_and_datetimes(store: JobStore, clock: Clock) -> None:
-    store.put({}, at=clock.t + 30)
+def test_at_accepts_unix_times_iso_and_datetimes(store: JobStore, clock: FakeClock) -> None:
+    store.put({}, at=clock.wall + 30)
     store.put({}, at="2030-01-02T03:04:05Z")
     store.put({}, at=datetime(2031, 1, 1, tzinfo=timezone.utc))
     dues = sorted(e.due for e in store.entries(QUEUED))
-    assert dues == [clock.t + 30, parse_time("2030-01-02T03:04:05+00:00"),
+    assert dues == [clock.wall + 30, parse_time("2030-01-02T03:04:05+00:00"),
                     datetime(2031, 1, 1, tzinfo=timezone.utc).timestamp()]
     with pytest.raises(ValueError, match="ISO 8601"):
         store.put({}, at="next tuesday")
@@ -135,39 +130,39 @@ def test_names_round_trip() -> None:
 # -- order --------------------------------------------------------------------------------------
 
 
-def test_priority_first_then_fifo_and_future_jobs_wait(store: JobStore, clock: Clock) -> None:
+def test_priority_first_then_fifo_and_future_jobs_wait(store: JobStore, clock: FakeClock) -> None:
     a = store.put({"n": "a"})
     b = store.put({"n": "b"}, priority=10)
     c = store.put({"n": "c"})
     d = store.put({"n": "d"}, priority=10)
-    later = store.put({"n": "later"}, priority=99, at=clock.t + 5)
+    later = store.put({"n": "later"}, priority=99, at=clock.wall + 5)
     low = store.put({"n": "low"}, priority=-3)
     order = []
-    while (e := store.next_due(store.entries(QUEUED), clock.t)) is not None:
+    while (e := store.next_due(store.entries(QUEUED), clock.wall)) is not None:
         claimed = store.claim(e, 1)
         assert claimed is not None
         order.append(e.id)
         store.complete(claimed)
     assert order == [b, d, a, c, low]
-    clock.t += 5
-    assert store.next_due(store.entries(QUEUED), clock.t).id == later
+    clock.wall += 5
+    assert store.next_due(store.entries(QUEUED), clock.wall).id == later
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3)), min_size=1, max_size=25))
 def test_drain_order_is_priority_then_age_among_due(tmp_path_factory, jobs) -> None:
-    clock = Clock()
-    t0 = clock.t
-    store = JobStore(tmp_path_factory.mktemp("s"), "p", clock=clock)
+    clock = FakeClock()
+    t0 = clock.wall
+    store = JobStore(tmp_path_factory.mktemp("s"), "p", clock=clock.time)
     made = [(prio, delay, store.put({}, priority=prio, at=t0 + delay)) for prio, delay in jobs]
     ran: list[str] = []
     expected: list[str] = []
     for step in range(4):       # time advances second by second; each time drain what is due
-        clock.t = t0 + step
+        clock.wall = t0 + step
         expected += [i for _p, _d, i in sorted(
             ((p, d, i) for p, d, i in made if d <= step and i not in expected),
             key=lambda x: (-x[0], x[2]))]
-        while (e := store.next_due(store.entries(QUEUED), clock.t)) is not None:
+        while (e := store.next_due(store.entries(QUEUED), clock.wall)) is not None:
             claimed = store.claim(e, 7)
             assert claimed is not None
             ran.append(e.id)
@@ -189,15 +184,15 @@ def test_a_job_is_claimed_by_one_process_only(store: JobStore) -> None:
     assert back.name == e.name and names(store, RUNNING) == []
 
 
-def test_retry_schedule_backoff_cap_then_dead_letter(tmp_path: Path, clock: Clock) -> None:
-    store = JobStore(tmp_path, "s", clock=clock, rng=lambda: 1.0)
+def test_retry_schedule_backoff_cap_then_dead_letter(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path, "s", clock=clock.time, rng=lambda: 1.0)
     policy = RetryPolicy(max_retries=4, backoff=2.0, backoff_max=5.0)
     store.put({"x": 1}, b"payload")
     waits = []
     for attempt in range(1, 6):
         (e,) = store.entries(QUEUED)
         assert e.attempts == attempt - 1
-        assert store.next_due([e], clock.t) is not None, "due when its backoff ends"
+        assert store.next_due([e], clock.wall) is not None, "due when its backoff ends"
         claimed = store.claim(e, 9)
         job = store.read(RUNNING, claimed)
         assert job.attempt == attempt and job.body == b"payload"
@@ -206,9 +201,9 @@ def test_retry_schedule_backoff_cap_then_dead_letter(tmp_path: Path, clock: Cloc
                                          policy)
         if attempt <= 4:
             assert state == QUEUED
-            waits.append(ne.due - clock.t)
-            assert store.next_due([ne], clock.t) is None
-            clock.t = ne.due
+            waits.append(ne.due - clock.wall)
+            assert store.next_due([ne], clock.wall) is None
+            clock.wall = ne.due
         else:
             assert state == FAILED
     assert [round(w, 3) for w in waits] == [2.0, 4.0, 5.0, 5.0]    # doubled, capped
@@ -275,7 +270,8 @@ def test_reclaim_dead_letters_when_retries_are_used_up(store: JobStore) -> None:
     assert [s for _e, s in moved] == [FAILED] and len(store.entries(FAILED)) == 1
 
 
-def test_every_job_is_in_exactly_one_place_whatever_the_interleaving(store: JobStore) -> None:
+def test_every_job_is_in_exactly_one_place_whatever_the_interleaving(store: JobStore,
+                                                                       clock: FakeClock) -> None:
     """Claims, retries, dead letters, reclaims and manual moves of many jobs, in a random but
     fixed order: at every point, each id is in one directory, once."""
     import random
@@ -283,7 +279,7 @@ def test_every_job_is_in_exactly_one_place_whatever_the_interleaving(store: JobS
     ids = {store.put({"i": i}, priority=rnd.randint(-2, 2)) for i in range(40)}
     policy = RetryPolicy(max_retries=2, backoff=0.0001, backoff_max=0.0001)
     for _ in range(400):
-        store.clock.t += 0.01  # type: ignore[attr-defined]
+        clock.wall += 0.01
         action = rnd.random()
         queued = store.entries(QUEUED)
         running = store.entries(RUNNING)
@@ -306,25 +302,25 @@ def test_every_job_is_in_exactly_one_place_whatever_the_interleaving(store: JobS
 # -- by hand --------------------------------------------------------------------------------------
 
 
-def test_retry_by_hand_gives_a_failed_job_fresh_retries(store: JobStore, clock: Clock) -> None:
+def test_retry_by_hand_gives_a_failed_job_fresh_retries(store: JobStore, clock: FakeClock) -> None:
     jid = store.put({"k": "v"})
     (e,) = store.entries(QUEUED)
     store.attempt_failed(store.claim(e, 1), {"outcome": "error", "error": "x"},
                          RetryPolicy(max_retries=0))
     before, ne = store.retry(jid[:8])
-    assert before == FAILED and (ne.attempts, ne.due) == (0, clock.t)
+    assert before == FAILED and (ne.attempts, ne.due) == (0, clock.wall)
     job = store.read(QUEUED, ne)
     assert job.history[-1]["by"] == "sigsup jobs retry" and job.history[0]["error"] == "x"
 
 
-def test_retry_makes_a_waiting_job_due_now_and_keeps_its_attempts(store: JobStore, clock: Clock) -> None:
+def test_retry_makes_a_waiting_job_due_now_and_keeps_its_attempts(store: JobStore, clock: FakeClock) -> None:
     jid = store.put({})
     (e,) = store.entries(QUEUED)
     store.attempt_failed(store.claim(e, 1), {"outcome": "error"}, RetryPolicy(backoff=60.0))
     (waiting,) = store.entries(QUEUED)
-    assert waiting.due > clock.t
+    assert waiting.due > clock.wall
     before, ne = store.retry(jid)
-    assert before == QUEUED and ne.due == clock.t and ne.attempts == 1
+    assert before == QUEUED and ne.due == clock.wall and ne.attempts == 1
 
 
 def test_drop_and_the_running_job_that_cannot_be_touched(store: JobStore) -> None:
@@ -348,9 +344,9 @@ def test_find_needs_an_unambiguous_prefix(store: JobStore) -> None:
     assert store.find(ids[1])[1].id == ids[1]
 
 
-def test_counts_come_from_names_alone(store: JobStore, clock: Clock) -> None:
+def test_counts_come_from_names_alone(store: JobStore, clock: FakeClock) -> None:
     store.put({})
-    store.put({}, at=clock.t + 100)
+    store.put({}, at=clock.wall + 100)
     jid = store.put({})
     (e,) = [e for e in store.entries(QUEUED) if e.id == jid]
     store.attempt_failed(store.claim(e, 1), {"outcome": "error"}, RetryPolicy(backoff=10.0))
@@ -358,7 +354,7 @@ def test_counts_come_from_names_alone(store: JobStore, clock: Clock) -> None:
     (e2,) = [x for x in store.entries(QUEUED) if x.id == running]
     store.claim(e2, 2)
     # corrupt the header of one file: counting must not care
-    (any_queued,) = [x for x in store.entries(QUEUED) if x.due > clock.t + 50]
+    (any_queued,) = [x for x in store.entries(QUEUED) if x.due > clock.wall + 50]
     store.path(QUEUED, any_queued.name).write_bytes(b"garbage")
     assert store.counts() == {"queued": 3, "due": 1, "running": 1, "retrying": 1, "failed": 0}
 
@@ -383,9 +379,9 @@ def test_header_is_one_json_line(store: JobStore) -> None:
 
 
 def test_a_job_is_never_due_before_its_at_and_a_plain_one_is_due_at_once(store, clock) -> None:
-    clock.t = 1_700_000_000.0004
-    store.put({}, at=clock.t + 10.0004)
+    clock.wall = 1_700_000_000.0004
+    store.put({}, at=clock.wall + 10.0004)
     store.put({})
     later, now_ = sorted(store.entries(QUEUED), key=lambda e: -e.due)
-    assert later.due >= clock.t + 10.0004 and later.due - (clock.t + 10.0004) < 0.001
-    assert now_.due <= clock.t
+    assert later.due >= clock.wall + 10.0004 and later.due - (clock.wall + 10.0004) < 0.001
+    assert now_.due <= clock.wall

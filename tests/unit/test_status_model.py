@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sigsup.app import build_master
 from sigsup.master.log import Log
 from sigsup.master.loop import HANDLED_SIGNALS, Master
 from sigsup.protocol.control import Decoder, encode
@@ -130,7 +131,7 @@ def tree():
         sock_dir = short_socket_dir()
         fake = FakeOs()
         out = io.StringIO()
-        master = Master(make_config(body, sock_dir, supervisor), ossys=fake,
+        master = build_master(make_config(body, sock_dir, supervisor), ossys=fake,
                         log=Log(out, colour=False))
         master.start()
         t = Tree(master, fake, out, sock_dir)
@@ -340,3 +341,11 @@ def test_status_reply_carries_the_document(tree) -> None:
     reply = t.m.commands.execute({"cmd": "status"}, "test")
     assert reply["ok"] is True and check(reply["status"]) == []
     assert reply["status"]["version"] == 1
+
+
+def test_status_and_events_are_the_status_features_commands(tree) -> None:
+    t = tree()
+    mon = monitor_of(t.m)
+    assert mon is not None and t.m.extension("monitor") is mon
+    assert set(mon.commands()) == {"status"} and set(mon.client_commands()) == {"events"}
+    assert "status" not in t.m.commands.client_table and "events" not in t.m.commands.table

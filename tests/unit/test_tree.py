@@ -6,8 +6,8 @@ from collections import deque
 
 import pytest
 
-from sigsup.master.states import ProcState
 from sigsup.master.tree import build_procs, record_death, respawn_delay
+from sigsup.routing.states import ProcState
 from sigsup.routing.targets import MULES, SPOOLERS, WORKERS, farm_group, spooler_group
 
 from .fakes import make_config, short_socket_dir

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import sigsup
-from sigsup import context
+from sigsup import client_runtime, context
 
 _fd: dict[int, int] = {}
 
@@ -107,7 +107,7 @@ def boom(num: int) -> None:
 
 
 def say_hello(num: int) -> None:
-    rt = context.current()
+    rt = client_runtime.current()
     print(f"hello-e2e from {rt.identity.name} pid {os.getpid()} signal {num}", flush=True)
     print(f"err-e2e from {rt.identity.name} pid {os.getpid()}", file=sys.stderr, flush=True)
     write(num)

@@ -19,7 +19,7 @@ COUNTER = HERE / "counter.txt"
 
 @d.postfork
 def forked() -> None:
-    rec(ev="postfork", kind=sigsup.context.current().identity.kind)
+    rec(ev="postfork", kind=sigsup.client_runtime.current().identity.kind)
 
 
 @d.signal(70, target="workers")
@@ -50,7 +50,7 @@ def watched(num: int) -> None:
 @d.spool
 def send_mail(to: str, body: bytes | None = None) -> None:
     rec(ev="spooled-task", to=to, body=body.hex() if body else None,
-        name2=sigsup.context.current().identity.name)
+        name2=sigsup.client_runtime.current().identity.name)
 
 
 @d.spool(spooler="other")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from sigsup import client_runtime, context
 from sigsup.errors import NotInSigsup
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 ENV = "SIGSUP_CONFIG"
 
 
-class _Holder:
+class _Held:
+    """The config of this process (``context.process().state(_Held)``)."""
+
     __slots__ = ("config", "path")
 
     def __init__(self) -> None:
@@ -28,23 +31,26 @@ class _Holder:
         self.path: str | None = None
 
 
-_held = _Holder()
+def _held() -> _Held:
+    return context.process().state(_Held)
 
 
 def set_config(config: Config | None) -> None:
-    _held.config = config
-    _held.path = str(config.path) if config is not None else None
+    held = _held()
+    held.config = config
+    held.path = str(config.path) if config is not None else None
 
 
 def current_or_none_held() -> Config | None:
     """The config set here, without looking further."""
-    return _held.config
+    return _held().config
 
 
 def load(path: str) -> Config:
     """The config at ``path`` (cached: one load per path and process)."""
-    if _held.config is not None and _held.path == str(path):
-        return _held.config
+    held = _held()
+    if held.config is not None and held.path == str(path):
+        return held.config
     from sigsup.config import load_config
     cfg = load_config(path)
     set_config(cfg)
@@ -53,14 +59,14 @@ def load(path: str) -> Config:
 
 def current_config() -> Config:
     """This tree's config; NotInSigsup when there is no way to know it."""
-    if _held.config is not None:
-        return _held.config
+    cfg = _held().config
+    if cfg is not None:
+        return cfg
     path = os.environ.get(ENV)
     if path:
         return load(path)
     if os.environ.get("SIGSUP_SOCKET"):
-        from sigsup import context
-        reply: dict[str, Any] = context.current().call("tree-config")
+        reply: dict[str, Any] = client_runtime.current().call("tree-config")
         return load(reply["config"])
     raise NotInSigsup("no sigsup config known here: run inside a sigsup tree, set "
                       f"${ENV} to the config file, or set $SIGSUP_SOCKET")

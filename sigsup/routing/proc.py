@@ -6,11 +6,11 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING
 
-from sigsup.master.states import ACTIVE, ProcState
 from sigsup.protocol.frames import FrameReader
+from sigsup.routing.states import ACTIVE, TRANSITIONS, ProcState, check_move
 
 if TYPE_CHECKING:
-    from sigsup.routing.router import Raise
+    from sigsup.routing.raises import Raise
 
 
 class Proc:
@@ -27,7 +27,7 @@ class Proc:
         self.runner = runner          # import path of run(loop) replacing the plain serve loop
         self.spooler = spooler
         self.display = display or name
-        self.state = ProcState.STOPPED
+        self._state = ProcState.STOPPED
         self.pid = 0
         self.sock: socket.socket | None = None
         self.reader = FrameReader()
@@ -55,6 +55,16 @@ class Proc:
 
     def __repr__(self) -> str:
         return f"<Proc {self.name} pid={self.pid} {self.state}>"
+
+    @property
+    def state(self) -> ProcState:
+        return self._state
+
+    @state.setter
+    def state(self, new: ProcState) -> None:
+        """Every move is checked against states.TRANSITIONS (IllegalTransition if not legal)."""
+        check_move(self.name, self._state, new, TRANSITIONS)
+        self._state = new
 
     @property
     def active(self) -> bool:

@@ -1,0 +1,79 @@
+"""The builders of the event sources: ``[[timers]]``, ``[[rb_timers]]``, ``[[crons]]`` and
+``[[monitors]]`` (see :mod:`sigsup.config.sections` for how a builder works)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import convert as c
+from .fieldspec import specs, toml_keys
+from .reader import BAD, Reader, ok
+from .schema import CRON_EVERY, CRON_FIELDS, CronConfig, MonitorConfig, TimerConfig
+
+__all__ = ["crons", "monitors", "timers"]
+
+
+def timers(r: Reader, doc: dict, name: str, kind: str) -> list[TimerConfig]:
+    """``[[timers]]`` (kind "timer") or ``[[rb_timers]]`` (kind "rb_timer")."""
+    out = []
+    for p, t in r.array_of_tables(doc, name):
+        r.table(p, t, toml_keys(TimerConfig), f"[[{name}]]")
+        out.append(TimerConfig(kind=kind, **r.values(t, p, TimerConfig)))
+    return out
+
+
+def crons(r: Reader, doc: dict) -> list[CronConfig]:
+    out = []
+    fields = specs(CronConfig)
+    for p, t in r.array_of_tables(doc, "crons"):
+        r.table(p, t, toml_keys(CronConfig), "[[crons]]")
+        signal = r.value(t, p, fields["signal"])
+        given = [f for f, _, _ in CRON_FIELDS if f in t]
+        schedule: Any = None
+        uwsgi: Any = None
+        if "schedule" in t and given:
+            r.err(p + ("schedule",), "give either schedule or the uWSGI fields "
+                                     f"({', '.join(given)}), not both")
+            schedule = BAD
+        elif "schedule" in t:
+            schedule = r.convert(p + ("schedule",), t["schedule"], fields["schedule"])
+        elif given:
+            values = [r.check(p + (f,), t[f], c.cron_field, lo=lo, hi=hi) if f in t
+                      else CRON_EVERY for f, lo, hi in CRON_FIELDS]
+            uwsgi = tuple(values) if ok(*values) else BAD
+            if uwsgi is not BAD:
+                from sigsup.sources.cron import uwsgi_schedule
+                try:
+                    uwsgi_schedule(uwsgi)
+                except ValueError as exc:   # valid fields that never match (Feb 31st)
+                    r.err(p, str(exc))
+                    uwsgi = BAD
+        else:
+            r.err(p, "needs a schedule (a cron expression such as '*/5 * * * *') or "
+                     "the uWSGI fields minute, hour, day, month, weekday")
+            schedule = BAD
+        rest = r.values(t, p, CronConfig, skip=("signal", "schedule"))
+        out.append(CronConfig(signal=signal, schedule=schedule, fields=uwsgi, **rest))
+    return out
+
+
+def monitors(r: Reader, doc: dict) -> list[MonitorConfig]:
+    out = []
+    fields = specs(MonitorConfig)
+    for p, t in r.array_of_tables(doc, "monitors"):
+        r.table(p, t, toml_keys(MonitorConfig), "[[monitors]]")
+        path = r.value(t, p, fields["path"])
+        wait = r.value(t, p, fields["wait_for_path"])
+        if path is not BAD and wait is False:
+            try:
+                missing = not path.exists()
+            except OSError as exc:   # a name too long, a loop of symlinks...
+                r.err(p + ("path",), f"cannot use {str(path)!r}: {exc.strerror or exc}")
+                path = BAD
+                missing = False
+            if missing:
+                r.err(p + ("path",), f"{str(path)!r} does not exist "
+                                     "(set wait_for_path = true to wait for it)")
+        rest = r.values(t, p, MonitorConfig, skip=("path", "wait_for_path"))
+        out.append(MonitorConfig(path=path, wait_for_path=wait, **rest))
+    return out
