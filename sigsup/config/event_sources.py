@@ -42,7 +42,7 @@ def crons(r: Reader, doc: dict) -> list[CronConfig]:
                       else CRON_EVERY for f, lo, hi in CRON_FIELDS]
             uwsgi = tuple(values) if ok(*values) else BAD
             if uwsgi is not BAD:
-                from sigsup.sources.cron import uwsgi_schedule
+                from sigsup.schedule.cron import uwsgi_schedule
                 try:
                     uwsgi_schedule(uwsgi)
                 except ValueError as exc:   # valid fields that never match (Feb 31st)

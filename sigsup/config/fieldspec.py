@@ -27,7 +27,7 @@ class Setting:
     """The metadata of one schema field (``dataclasses.field(metadata=...)``)."""
 
     doc: str
-    key: str | None  # the TOML key, None: not read from a key of its own
+    key: str | None  # the TOML key ("": the field's name), None: not read from a key
     conv: Callable[..., Any] | None = None  # None: the section's builder reads it
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # of conv
     required: str | None = None  # the problem reported when the key is missing
@@ -42,8 +42,8 @@ def setting(doc: str, *, key: str | None = "", conv: Callable[..., Any] | None =
             keys: tuple[str, ...] = (), **options: Any) -> Any:
     """A dataclass field read from TOML. ``key=""`` (the default) means the field's own
     name; ``options`` are passed to ``conv``."""
-    meta = {"doc": doc, "key": key, "conv": conv, "options": MappingProxyType(options),
-            "required": required, "relative": relative, "imported": imported, "keys": keys}
+    meta = Setting(doc=doc, key=key, conv=conv, options=MappingProxyType(options),
+                   required=required, relative=relative, imported=imported, keys=keys)
     return dataclasses.field(default=default, default_factory=default_factory,
                              metadata={_META: meta})
 
@@ -77,9 +77,8 @@ def specs(cls: type) -> dict[str, Spec]:
     """The fields of the dataclass ``cls`` by name, in declaration order."""
     out = {}
     for f in dataclasses.fields(cls):
-        meta = dict(f.metadata[_META])
-        key = meta.pop("key")
-        out[f.name] = Spec(f.name, Setting(key=f.name if key == "" else key, **meta), f)
+        s: Setting = f.metadata[_META]
+        out[f.name] = Spec(f.name, dataclasses.replace(s, key=f.name) if s.key == "" else s, f)
     return out
 
 

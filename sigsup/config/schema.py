@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from sigsup.routing.table import ON_FULL
 from sigsup.routing.targets import Target, TreeShape
+from sigsup.schedule.cron import UWSGI_FIELDS
 
 from . import convert as c
 from .fieldspec import setting, toml_keys
@@ -42,8 +43,7 @@ __all__ = [
 MONITOR_EVENTS: tuple[str, ...] = ("created", "modified", "deleted", "moved")
 MIN_TIMER_SECONDS = 0.01
 # uWSGI's cron fields: (key, lo, hi); -1 is every, -N every N (up to hi)
-CRON_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+CRON_FIELDS: tuple[tuple[str, int, int], ...] = UWSGI_FIELDS   # uWSGI's five, with their ranges
 CRON_EVERY = -1  # the value of a uWSGI field that is not given
 
 _SIGNAL_REQUIRED = "required: the number of the signal to raise"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigsup.master.port import BadRequest, Command
-from sigsup.sources import cron, requests
+from sigsup.schedule import cron
+from sigsup.sources import requests
 from sigsup.sources.events import Source, TimerSource
 
 if TYPE_CHECKING:

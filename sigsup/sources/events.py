@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from sigsup.sources.cron import Schedule, zone_name
+from sigsup.schedule.cron import Schedule, zone_name
 from sigsup.sources.timers import Iterations, Periodic
 
 LATE_SAMPLES = 1024   # lateness samples kept per source, for the status percentiles

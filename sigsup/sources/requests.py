@@ -12,11 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sigsup.config.schema import MIN_TIMER_SECONDS, MONITOR_EVENTS
 from sigsup.master.port import BadRequest
 from sigsup.routing.table import check_signum
-
-MIN_TIMER_SECONDS = 0.01
-MONITOR_EVENTS = ("created", "modified", "deleted", "moved")
 
 
 def signum(msg: dict[str, Any]) -> int:

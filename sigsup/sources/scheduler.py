@@ -24,7 +24,7 @@ from typing import Any
 
 from sigsup.master.port import ChildMessage, Command, Extension, MasterPort
 from sigsup.routing.proc import Proc
-from sigsup.sources import cron
+from sigsup.schedule import cron
 from sigsup.sources.commands import SourceCommands
 from sigsup.sources.events import CronSource, MonitorSource, Source, TimerSource
 from sigsup.sources.monitorproc import MONITOR_RUNNER, MonitorProcess

@@ -98,7 +98,7 @@ STATUS: dict[str, Any] = {
     "groups_failed": ["string"],
 }
 
-# Sections that features add (master/extension.py: ``status()``): present only when the
+# Sections that features add (master/port.py: ``Extension.status()``): present only when the
 # feature is configured, and documented by the feature; checked here for their shape only.
 OPTIONAL: dict[str, Any] = {
     "events": "list|object",

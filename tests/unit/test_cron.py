@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigsup.sources.cron import (
+from sigsup.schedule.cron import (
     Expression,
     UwsgiFields,
     catch_up,
