@@ -13,8 +13,6 @@ two explicit tables (``_on_frame`` by frame type, ``_on_message`` by a JSON fram
 from __future__ import annotations
 
 import contextlib
-import errno
-import heapq
 import importlib
 import os
 import selectors
@@ -29,10 +27,15 @@ from sigsup import context
 from sigsup.child.loop import child_main
 from sigsup.config import Config
 from sigsup.context import Identity
+from sigsup.master import policies
+from sigsup.master.calls import Calls
+from sigsup.master.channels import Channels
+from sigsup.master.clients import Clients
 from sigsup.master.commands import Commands
 from sigsup.master.control import ControlConn, ControlServer
 from sigsup.master.log import Log
 from sigsup.master.ossys import OsSys, describe_exit
+from sigsup.master.output import Output
 from sigsup.master.port import (
     ChildMessage,
     Extension,
@@ -72,9 +75,6 @@ from sigsup.routing.targets import WORKERS
 # what a selector key's data says a descriptor is: (kind, object)
 WAKE, CHANNEL, OUTPUT, LISTEN, CLIENT, WATCHED = range(6)   # WATCHED: (WATCHED, callback())
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
-# bytes asked of one channel recv: a buffer over malloc's mmap threshold (128 KiB) costs an
-# mmap, an mremap and an munmap on every read, however few bytes arrive
-CHANNEL_READ = 65536
 _pack = HEADER.pack   # frames' pack() without its masking: sequence numbers and ids are u32
 
 
@@ -96,6 +96,10 @@ class Master(MasterPort):
         self.by_pid: dict[int, Proc] = {}
         self.selector = selectors.DefaultSelector()
         self.control = ControlServer(self.sup.socket, self._on_request, log=self.log.warning)
+        self.clients = Clients(self.control, self.selector, self.os.monotonic, CLIENT)
+        self.output = Output(self.selector, self.log, OUTPUT)
+        self.channels = Channels(self.selector, self.router.dirty, self.log, self.os, self._frame,
+                                 CHANNEL)
         self._state = MasterState.STARTING
         self.started_at = self.os.time()
         self.started_mono = self.os.monotonic()
@@ -105,9 +109,7 @@ class Master(MasterPort):
         self._wake_r = -1
         self._wake_w = -1
         self.listeners: list[Listener] = []
-        self.errors = 0   # protocol errors from children, failed commands
-        self._want_write: set[Proc] = set()
-        self._scheduled: list[Scheduled] = []   # call_at heap
+        self._calls = Calls()                    # call_at
         self.extensions: list[Extension] = [make(self) for make in features]
         names = [e.name for e in self.extensions]
         if len(set(names)) != len(names) or "" in names:
@@ -130,6 +132,11 @@ class Master(MasterPort):
                 self._on_message[t] = fn
 
     # -- the master's own state ------------------------------------------------------------
+
+    @property
+    def errors(self) -> int:
+        """Children that broke the protocol (each was killed)."""
+        return self.channels.errors
 
     @property
     def state(self) -> MasterState:
@@ -221,9 +228,8 @@ class Master(MasterPort):
         p.started_mono = now
         p.harakiri_hit = False
         self.by_pid[p.pid] = p
-        self.selector.register(p.sock, selectors.EVENT_READ, (CHANNEL, p))
-        if p.output_fd >= 0:
-            self.selector.register(p.output_fd, selectors.EVENT_READ, (OUTPUT, p))
+        self.channels.watch(p)
+        self.output.watch(p)
         self.log.info(f"{p.name} [{p.pid}] started")
         self.emit("spawn", process=p.name, pid=p.pid)
 
@@ -269,33 +275,28 @@ class Master(MasterPort):
         for key, _mask in events:
             kind, obj = key.data
             if kind == CHANNEL:
-                self._read_channel(obj)
+                self.channels.read(obj)
             elif kind == OUTPUT:
-                self._read_output(obj)
+                self.output.read(obj)
             elif kind == WAKE:
                 self._read_wakeup()
             elif kind == CLIENT:
-                self._client_event(obj, _mask)
+                self.clients.event(obj, _mask)
             elif kind == LISTEN:
-                for conn in self.control.accept(self.os.monotonic(), self._drop_client):
-                    self.selector.register(conn.sock, selectors.EVENT_READ, (CLIENT, conn))
+                self.clients.accept()
             elif kind == WATCHED:
                 obj()
-        if self.control.backlog:   # pipelined requests: a batch per client per turn
-            for conn in self.control.runnable():
-                self.control.serve(conn)
-                self._watch_client(conn)
-        dirty = self.router.dirty
-        if dirty:   # RUN frames out before the extensions' ticks: a shorter raise -> handler
-            for p in list(dirty):
-                self._write(p)
+        if self.control.backlog:
+            self.clients.serve_backlog()
+        # RUN frames out before the extensions' ticks: a shorter raise -> handler
+        self.channels.write_all()
         self._tick(self.os.monotonic())
         self._flush()
 
     def _timeout(self, now: float) -> float:
         """Seconds until the next thing that is due (at most 1 s): the loop never spins."""
         t = 1.0
-        if self.router.dirty or (self.control.backlog and self.control.runnable()):
+        if self.router.dirty or self.clients.pending():
             return 0.0
         for p in self.procs:
             if p.state in (ProcState.BACKOFF, ProcState.FAILED):
@@ -303,45 +304,19 @@ class Master(MasterPort):
         if self.sup.harakiri > 0:
             for p in self.procs:
                 if p.inflight:
-                    t = min(t, max(p.sent_at[0], p.last_done) + self.sup.harakiri - now)
+                    t = min(t, policies.running_since(p) + self.sup.harakiri - now)
         if self._state is MasterState.STOPPING:
             t = min(t, (self.kill_deadline or self.stop_deadline) - now)
         for deadline in self._deadlines:
             d = deadline(now)
             if d is not None:
                 t = min(t, d - now)
-        if self._scheduled:
-            t = min(t, self._scheduled[0].when - now)
+        when = self._calls.next_at() if self._calls else None
+        if when is not None:
+            t = min(t, when - now)
         return max(0.0, t)
 
     # -- children's channels ---------------------------------------------------------------
-
-    def _read_channel(self, p: Proc, drain: bool = False) -> None:
-        sock = p.sock
-        if sock is None:
-            return
-        while True:
-            try:
-                data = sock.recv(CHANNEL_READ)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_channel(p)
-                return
-            try:
-                frames = p.reader.feed(data)
-                for f in frames:
-                    self._frame(p, f)
-            except (ProtocolError, ValueError, KeyError, TypeError) as exc:
-                self.errors += 1
-                self.log.error(f"{p.name} [{p.pid}] broke the protocol ({exc}); killing it")
-                self._close_channel(p)
-                self.os.kill_group(p.pid, signal.SIGKILL)
-                return
-            if not drain and len(data) < CHANNEL_READ:
-                return
 
     def _frame(self, p: Proc, f: tuple) -> None:
         handler = self._on_frame.get(f[0])
@@ -409,58 +384,6 @@ class Master(MasterPort):
             self.emit("raise", origin=origin, **res.as_dict())   # as_dict has id, signum
         return res
 
-    def _close_channel(self, p: Proc) -> None:
-        if p.sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(p.sock)
-            p.sock.close()
-            p.sock = None
-        p.ready = False
-        p.out.clear()
-        self.router.dirty.discard(p)
-
-    # -- children's output -----------------------------------------------------------------
-
-    def _read_output(self, p: Proc) -> None:
-        fd = p.output_fd
-        if fd < 0:
-            return
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_output(p)
-                return
-            self._emit_lines(p, data)
-            if len(data) < 65536:
-                return
-
-    def _emit_lines(self, p: Proc, data: bytes, final: bool = False) -> None:
-        buf = p.output_buf + data
-        *lines, rest = buf.split(b"\n")
-        if final and rest:
-            lines.append(rest)
-            rest = b""
-        if len(rest) > 65536:   # a very long line without a newline: emit it in pieces
-            lines.append(rest)
-            rest = b""
-        p.output_buf = rest
-        for line in lines:
-            self.log.line(p.name, p.pid, line.decode("utf-8", "replace").rstrip("\r"))
-
-    def _close_output(self, p: Proc) -> None:
-        if p.output_fd >= 0:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(p.output_fd)
-            os.close(p.output_fd)
-            p.output_fd = -1
-        if p.output_buf:
-            self._emit_lines(p, b"", final=True)
-
     # -- POSIX signals and exits -----------------------------------------------------------
 
     def _read_wakeup(self) -> None:
@@ -491,10 +414,10 @@ class Master(MasterPort):
                           and os.WEXITSTATUS(status) == 0)
 
     def _on_exit(self, p: Proc, how: str, now: float, clean: bool = False) -> None:
-        self._read_channel(p, drain=True)   # DONE frames written before it died still count
-        self._close_channel(p)
-        self._read_output(p)
-        self._close_output(p)
+        self.channels.read(p, drain=True)   # DONE frames written before it died still count
+        self.channels.close(p)
+        self.output.read(p)
+        self.output.close(p)
         pid = p.pid
         p.pid = 0
         p.last_exit = how
@@ -533,8 +456,8 @@ class Master(MasterPort):
     # -- what is due -----------------------------------------------------------------------
 
     def _tick(self, now: float) -> None:
-        if self._scheduled:
-            self._run_scheduled(now)
+        if self._calls:
+            self._calls.run_due(now)
         if self._state is MasterState.RUNNING:
             for p in self.procs:
                 if p.state in (ProcState.BACKOFF, ProcState.FAILED) and p.respawn_at <= now:
@@ -560,55 +483,29 @@ class Master(MasterPort):
                 self.log.warning(f"shutdown_timeout ({self.sup.shutdown_timeout:g} s) passed: "
                                  f"killing {', '.join(p.name for p in alive)}")
                 self._kill_all()
-        for conn in self.control.expired(now):
-            self._drop_client(conn)
+        self.clients.expire(now)
 
     def _harakiri(self, now: float) -> None:
         limit = self.sup.harakiri
-        for p in self.procs:
-            if not p.inflight or p.harakiri_hit or not p.pid:
-                continue
-            started = max(p.sent_at[0], p.last_done)
-            if now - started > limit:
-                r = p.inflight[0]
-                self.log.error(f"HARAKIRI: {p.name} [{p.pid}] ran signal {r.signum} for "
-                               f"{now - started:.1f} s (harakiri = {limit:g} s): killing it")
-                self.router.fail_running(p, f"harakiri after {limit:g} s")
-                p.harakiri_hit = True
-                self.os.kill_group(p.pid, signal.SIGKILL)
-                self.emit("harakiri", process=p.name, signum=r.signum, id=r.id)
+        for p, ran in policies.overran(self.procs, limit, now):
+            r = p.inflight[0]
+            self.log.error(f"HARAKIRI: {p.name} [{p.pid}] ran signal {r.signum} for "
+                           f"{ran:.1f} s (harakiri = {limit:g} s): killing it")
+            self.router.fail_running(p, f"harakiri after {limit:g} s")
+            p.harakiri_hit = True
+            self.os.kill_group(p.pid, signal.SIGKILL)
+            self.emit("harakiri", process=p.name, signum=r.signum, id=r.id)
 
     def _cheaper(self, now: float) -> None:
         workers = [p for p in self.procs if p.kind == "worker"]
-        minimum = self.config.workers.cheaper or 0
-        running = [p for p in workers if p.state in ALIVE]
-        cheaped = [p for p in workers if p.state is ProcState.CHEAPED]
-        # every running worker stuck on one signal for over a second: more hands are needed
-        # (none ready yet, e.g. at start-up: nobody is stuck, so no one is woken for that)
-        ready = [p for p in running if p.ready]
-        busy = bool(ready) and all(p.inflight and now - max(p.sent_at[0], p.last_done) > 1.0
-                                   for p in ready)
-        wake = [p for p in cheaped if p.queue and any(
-            r.entry.target is not None and r.entry.target.scope == "process" for r in p.queue)]
-        starting = any(p.state is ProcState.STARTING for p in running)
-        # one at a time: wait for the one just woken to take its share before waking another
-        if cheaped and not starting and (self.router.backlog(WORKERS) or busy or not running):
-            wake.append(cheaped[0])
-        for p in dict.fromkeys(wake):
+        for p in policies.cheaper_wake(workers, self.router.backlog(WORKERS), now):
             self.log.info(f"{p.name}: starting again (signals waiting)")
             self.spawn(p, now)
-        idle_limit = self.config.workers.cheaper_idle
-        live = [p for p in workers if p.state is ProcState.RUNNING]
-        extra = len([p for p in workers if p.state in ALIVE]) - minimum
-        for p in reversed(live):
-            if extra <= 0:
-                break
-            if (not p.inflight and not p.queue and p.waiting is None
-                    and now - max(p.last_done, p.started_mono) > idle_limit):
-                p.state = ProcState.STOPPING
-                p.ready = False
-                self.os.kill_group(p.pid, signal.SIGTERM)
-                extra -= 1
+        cfg = self.config.workers
+        for p in policies.cheaper_stop(workers, cfg.cheaper or 0, cfg.cheaper_idle, now):
+            p.state = ProcState.STOPPING
+            p.ready = False
+            self.os.kill_group(p.pid, signal.SIGTERM)
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -650,8 +547,8 @@ class Master(MasterPort):
             if self.by_pid:
                 time.sleep(0.01)
         for p in self.procs:
-            self._close_channel(p)
-            self._close_output(p)
+            self.channels.close(p)
+            self.output.close(p)
         self.control.close()
         if self._wake_w >= 0:
             with contextlib.suppress(ValueError):
@@ -666,67 +563,8 @@ class Master(MasterPort):
     # -- writing ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        dirty = self.router.dirty
-        if dirty:
-            for p in list(dirty):
-                self._write(p)
-        for conn in list(self.control.conns.values()):
-            if conn.out:
-                self.control.flush(conn, self.os.monotonic())
-                self._watch_client(conn)
-            if conn.closing and not conn.out:
-                self._drop_client(conn)
-
-    def _write(self, p: Proc) -> None:
-        sock = p.sock
-        if sock is None or not p.out:
-            self.router.dirty.discard(p)
-            return
-        try:
-            n = sock.send(p.out)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
-                self.log.error(f"writing to {p.name}: {exc}")
-            p.out.clear()
-            self.router.dirty.discard(p)
-            return
-        del p.out[:n]
-        if p.out:
-            self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, (CHANNEL, p))
-            self._want_write.add(p)
-        else:
-            self.router.dirty.discard(p)
-            if p in self._want_write:
-                self._want_write.discard(p)
-                self.selector.modify(sock, selectors.EVENT_READ, (CHANNEL, p))
-
-    # -- control clients -------------------------------------------------------------------
-
-    def _client_event(self, conn: ControlConn, mask: int) -> None:
-        if mask & selectors.EVENT_READ:
-            self.control.readable(conn, self.os.monotonic())
-        if mask & selectors.EVENT_WRITE:
-            self.control.flush(conn, self.os.monotonic())
-        self._watch_client(conn)
-
-    def _watch_client(self, conn: ControlConn) -> None:
-        if conn.sock.fileno() < 0 or conn.sock.fileno() not in self.control.conns:
-            return
-        # a closing connection is not read any more (EOF would wake the loop forever), nor
-        # one with too many unread replies (control.OUT_HIGH: it reads first)
-        want = (0 if conn.closing or self.control.held(conn) else selectors.EVENT_READ) | (
-            selectors.EVENT_WRITE if conn.out else 0)
-        if not want:
-            return   # closing with nothing left to write: _flush drops it
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.modify(conn.sock, want, (CLIENT, conn))
-
-    def _drop_client(self, conn: ControlConn) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(conn.sock)
-        self.control.drop(conn)
+        self.channels.write_all()
+        self.clients.flush()
 
     def _on_request(self, conn: ControlConn, msg: dict[str, Any]) -> None:
         self.commands.handle_client(conn, msg)
@@ -780,24 +618,13 @@ class Master(MasterPort):
             self.selector.unregister(fd)
 
     def call_at(self, when: float, fn: Callable[[], None]) -> Scheduled:
-        item = Scheduled(when, fn)
-        heapq.heappush(self._scheduled, item)
-        return item
-
-    def _run_scheduled(self, now: float) -> None:
-        heap = self._scheduled
-        while heap and heap[0].when <= now:
-            item = heapq.heappop(heap)
-            if not item.cancelled:
-                item.fn()
+        return self._calls.at(when, fn)
 
     def client_alive(self, conn: ControlConn) -> bool:
-        return not conn.closing and self.control.conns.get(conn.sock.fileno()) is conn
+        return self.clients.alive(conn)
 
     def client_reply(self, conn: ControlConn, msg: dict[str, Any]) -> None:
-        if self.control.conns.get(conn.sock.fileno()) is conn:
-            conn.reply(msg)
-            self._watch_client(conn)
+        self.clients.reply(conn, msg)
 
     def extension(self, name: str) -> Extension | None:
         return next((e for e in self.extensions if e.name == name), None)

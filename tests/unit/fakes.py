@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sigsup import treeconfig
 from sigsup.app import build_master
 from sigsup.config import Config, parse_config
 from sigsup.master.log import Log
@@ -221,13 +222,21 @@ def wake(master: Any, sig: int = signal.SIGCHLD) -> None:
 
 
 class LoopHarness:
-    """A master on the fake OS, and what a test does with it."""
+    """A master on the fake OS, and what a test does with it.
+
+    The one loop harness of the unit tests: a test module that needs domain helpers
+    subclasses it and gives the subclass to :func:`harness_factory`, which builds, starts
+    and closes every harness.
+    """
+
+    turns = 1    # loop turns of a step() (and so of cmd, ready, exit, advance) by default
 
     def __init__(self, master: Master, fake: FakeOs, out: io.StringIO, sock_dir: Path) -> None:
         self.master = master
         self.fake = fake
         self.out = out
         self.sock_dir = sock_dir
+        self.closed = False
 
     @property
     def clock(self):
@@ -241,8 +250,8 @@ class LoopHarness:
         assert p.pid, f"{name} is not running ({p.state})"
         return self.fake.children[p.pid]
 
-    def step(self, n: int = 1) -> None:
-        for _ in range(n):
+    def step(self, n: int | None = None) -> None:
+        for _ in range(self.turns if n is None else n):
             self.master.step(timeout=0)
 
     def ready(self, *names: str) -> None:
@@ -250,8 +259,9 @@ class LoopHarness:
             self.child(name).ready()
         self.step()
 
-    def cmd(self, **msg) -> dict:
-        reply = self.master.commands.execute(msg, "test")
+    def cmd(self, *, origin: str = "test", **msg) -> dict:
+        """Run the command ``msg`` as sent by ``origin``, then step."""
+        reply = self.master.commands.execute(msg, origin)
         self.step()
         return reply
 
@@ -266,6 +276,11 @@ class LoopHarness:
         self.step()
         return pid
 
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass, then step."""
+        self.fake.clock.advance(seconds)
+        self.step()
+
     def counters(self, signum: int) -> dict:
         d = self.master.table[signum].counters.as_dict()
         d.pop("last_raised")
@@ -274,14 +289,30 @@ class LoopHarness:
     def log(self) -> str:
         return self.out.getvalue()
 
+    def close(self) -> None:
+        """Close the master, then the children's ends (once: the factory's teardown calls
+        it for every harness; the socket directory stays until then)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.fake.sigkill_exits = True      # so the master's close() reaps at once
+        self.master.close()
+        self.fake.close()
+
+
+# what Master.start (SIGSUP_SOCKET) and the spool feature's config loan (SIGSUP_CONFIG) set
+RESTORED_ENV = ("SIGSUP_SOCKET", treeconfig.ENV)
+
 
 @contextlib.contextmanager
 def harness_factory(cls: type[LoopHarness] = LoopHarness) -> Iterator[Callable[..., Any]]:
     """``new(config_text, supervisor, start=True, sock_dir=None, wall=None, **fake_kw)``
-    builds a harnessed master; leaving the block closes every one and restores the POSIX
-    signal handlers and SIGSUP_SOCKET that ``Master.start`` changes."""
+    builds a harnessed master of class ``cls``; leaving the block closes every one (the
+    last made first, as a master built inside another's life is closed), removes their
+    socket directories and restores the POSIX signal handlers and the environment
+    (``RESTORED_ENV``) that ``Master.start`` changes."""
     saved_handlers = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
-    saved_env = os.environ.get("SIGSUP_SOCKET")
+    saved_env = {k: os.environ.get(k) for k in RESTORED_ENV}
     made: list[LoopHarness] = []
 
     def new(text: str, supervisor: str = "", *, start: bool = True, sock_dir: Path | None = None,
@@ -303,18 +334,18 @@ def harness_factory(cls: type[LoopHarness] = LoopHarness) -> Iterator[Callable[.
         yield new
     finally:
         try:
+            for h in reversed(made):
+                h.close()
             for h in made:
-                h.fake.sigkill_exits = True      # so close() reaps at once
-                h.master.close()
-                h.fake.close()
                 shutil.rmtree(h.sock_dir, ignore_errors=True)
         finally:
             for s, handler in saved_handlers.items():
                 signal.signal(s, handler)
-            if saved_env is None:
-                os.environ.pop("SIGSUP_SOCKET", None)
-            else:
-                os.environ["SIGSUP_SOCKET"] = saved_env
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def walk(p, *states) -> None:

@@ -49,10 +49,6 @@ class H(LoopHarness):
         assert isinstance(ext, Scheduler)
         return ext
 
-    def advance(self, seconds: float) -> None:
-        self.fake.clock.advance(seconds)
-        self.step()
-
     def walk(self, seconds: float, step: float) -> None:
         """Let time pass in small steps, the loop turning at each one."""
         n = round(seconds / step)

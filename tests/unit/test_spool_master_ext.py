@@ -3,21 +3,17 @@ process is forked; the test plays each child on the other end of its socketpair)
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
 from sigsup import treeconfig as conf
-from sigsup.app import build_master
-from sigsup.master.log import Log
-from sigsup.master.loop import HANDLED_SIGNALS
 from sigsup.protocol.frames import DONE, DONE_OK, RUN, pack
 from sigsup.spool.store import FAILED, QUEUED, RUNNING, JobStore
 
-from .fakes import FakeOs, make_config, short_socket_dir, wake, walk
+from .fakes import LoopHarness, harness_factory, wake, walk
 
 TREE = """
 [workers]
@@ -46,33 +42,12 @@ target = "spooler"
 """
 
 
-class H:
-    def __init__(self, body: str, supervisor: str = "queue_size = 3\n") -> None:
-        self.dir = short_socket_dir()
-        self.fake = FakeOs()
-        self.out = io.StringIO()
-        self.master = build_master(make_config(body, self.dir, supervisor), ossys=self.fake,
-                             log=Log(self.out, colour=False))
-        self.closed = False
-        self.master.start()
-        for p in self.master.procs:
-            self.fake.children[p.pid].ready()
-        self.step()
+class H(LoopHarness):
+    """The loop harness, with the mule messages' and the spoolers' views. A step is two
+    loop turns here, as these tests were written: what they find not sent (a message not
+    pushed, no RUN frame) has had two turns to be sent."""
 
-    def step(self, n: int = 2) -> None:
-        for _ in range(n):
-            self.master.step(timeout=0)
-
-    def proc(self, name: str):
-        return next(p for p in self.master.procs if p.name == name)
-
-    def child(self, name: str):
-        return self.fake.children[self.proc(name).pid]
-
-    def cmd(self, origin: str = "test", **msg) -> dict:
-        reply = self.master.commands.execute(msg, origin)
-        self.step()
-        return reply
+    turns = 2
 
     def msgs(self, name: str) -> list[dict]:
         return [j for j in self.child(name).jsons() if j.get("t") == "mule-msg"]
@@ -80,42 +55,25 @@ class H:
     def status(self, key: str) -> dict:
         return self.cmd(cmd="status")["status"][key]
 
-    def exit(self, name: str, sig: int = signal.SIGKILL) -> None:
-        self.fake.exit(self.proc(name).pid, sig=sig)
-        wake(self.master)
-        self.step()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.master.close()
-            self.fake.close()
+    def store(self) -> JobStore:
+        return JobStore(self.sock_dir / "spool", "default")
 
 
 @pytest.fixture
 def make():
-    saved = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
-    env = {k: os.environ.get(k) for k in ("SIGSUP_SOCKET", conf.ENV)}
     held = conf.current_or_none_held()
-    made: list[H] = []
+    with harness_factory(H) as new:
+        def factory(handler: bool = False, supervisor: str = "queue_size = 3\n", *,
+                    tail: str = "", sock_dir: Path | None = None, ready: bool = True) -> H:
+            """A started tree (``tail`` added to TREE), every child ready unless ``ready``
+            is false; ``sock_dir`` of another makes the same tree on the same spool."""
+            body = TREE.format(handler='message_handler = "mod:on_msg"' if handler else "")
+            h = new(body + tail, supervisor, sock_dir=sock_dir)
+            if ready:
+                h.ready()
+            return h
 
-    def factory(handler: bool = False, supervisor: str = "queue_size = 3\n") -> H:
-        h = H(TREE.format(handler='message_handler = "mod:on_msg"' if handler else ""),
-              supervisor)
-        made.append(h)
-        return h
-
-    yield factory
-    for h in made:
-        h.close()
-        shutil.rmtree(h.dir, ignore_errors=True)
-    for s, fn in saved.items():
-        signal.signal(s, fn)
-    for k, v in env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+        yield factory
     assert conf.current_or_none_held() is held, "the master's close() gives the config back"
 
 
@@ -205,11 +163,9 @@ def test_a_dead_mule_gives_back_what_it_had_not_taken(make) -> None:
     assert len(h.msgs("mule1")) == 3
     h.child("mule1").json({"t": "msg-ack", "id": ids[0]})
     h.step()
-    h.exit("mule1")
+    h.exit("mule1", sig=signal.SIGKILL)
     assert h.status("messages")["mules"]["mule1"]["queued"] == 2
-    h.clock = h.fake.clock
-    h.fake.clock.advance(5)
-    h.step()
+    h.advance(5)
     h.child("mule1").ready()
     h.step(3)
     assert [m["s"] for m in h.msgs("mule1")] == ["1", "2"]
@@ -219,14 +175,10 @@ def test_a_dead_mule_gives_back_what_it_had_not_taken(make) -> None:
 # -- spoolers ------------------------------------------------------------------------------------
 
 
-def _store(h: H) -> JobStore:
-    return JobStore(h.dir / "spool", "default")
-
-
 def test_spooler_processes_run_the_spool_runner_and_the_dir_exists(make) -> None:
     h = make()
     assert {p.runner for p in h.master.procs if p.kind == "spooler"} == {"sigsup.spool.runner:run"}
-    assert (h.dir / "spool" / "jobs").is_dir()
+    assert (h.sock_dir / "spool" / "jobs").is_dir()
     assert conf.current_or_none_held() is h.master.config
     assert os.environ[conf.ENV] == str(h.master.config.path)
 
@@ -254,13 +206,13 @@ def test_a_busy_spooler_gets_no_signals_until_its_job_ends(make) -> None:
 
 def test_a_spooler_killed_mid_job_gives_the_job_back_as_an_attempt(make) -> None:
     h = make()
-    store = _store(h)
+    store = h.store()
     jid = store.put({"n": 1})
     (e,) = store.entries(QUEUED)
     pid = h.proc("spooler:default#1").pid
     store.claim(e, pid)
     h.cmd(origin="spooler:default#1", cmd="spool-begin", job=jid, attempt=1, harakiri=5)
-    h.exit("spooler:default#1")
+    h.exit("spooler:default#1", sig=signal.SIGKILL)
     (back,) = store.entries(QUEUED)
     assert back.id == jid and back.attempts == 1
     hist = store.read(QUEUED, back).history
@@ -271,18 +223,18 @@ def test_a_spooler_killed_mid_job_gives_the_job_back_as_an_attempt(make) -> None
 
 def test_a_claim_whose_handler_never_started_goes_back_untouched(make) -> None:
     h = make()
-    store = _store(h)
+    store = h.store()
     jid = store.put({})
     (e,) = store.entries(QUEUED)
     store.claim(e, h.proc("spooler:default#2").pid)
-    h.exit("spooler:default#2")
+    h.exit("spooler:default#2", sig=signal.SIGKILL)
     (back,) = store.entries(QUEUED)
     assert (back.id, back.attempts, back.name) == (jid, 0, e.name)
 
 
 def test_job_harakiri_kills_the_process_then_the_job_is_retried_or_dead(make) -> None:
     h = make()
-    store = _store(h)
+    store = h.store()
     jid = store.put({})
     (e,) = store.entries(QUEUED)
     p = h.proc("spooler:default#1")
@@ -307,7 +259,7 @@ def test_job_harakiri_kills_the_process_then_the_job_is_retried_or_dead(make) ->
 
 def test_start_recovers_claims_left_by_a_previous_master(make, tmp_path) -> None:
     h = make()
-    store = _store(h)
+    store = h.store()
     a = store.put({})
     b = store.put({})
     for e in store.entries(QUEUED):
@@ -317,15 +269,11 @@ def test_start_recovers_claims_left_by_a_previous_master(make, tmp_path) -> None
     (eb,) = [e for e in store.entries(RUNNING) if e.id == b]
     os.rename(store.path(RUNNING, eb.name),
               store.path(RUNNING, eb.name.replace("_a0.job", "_a1.job")))
-    master = build_master(h.master.config, ossys=FakeOs(), log=Log(io.StringIO(), colour=False))
-    try:
-        master.start()
-        assert store.entries(RUNNING) == []
-        (qa,) = store.entries(QUEUED)
-        assert qa.id == a and qa.attempts == 1
-        assert [e.id for e in store.entries(FAILED)] == [b]
-    finally:
-        master.close()
+    make(sock_dir=h.sock_dir, ready=False)     # the next master, on the same spool: started
+    assert store.entries(RUNNING) == []
+    (qa,) = store.entries(QUEUED)
+    assert qa.id == a and qa.attempts == 1
+    assert [e.id for e in store.entries(FAILED)] == [b]
 
 
 def test_masters_give_back_the_config_each_replaced(make) -> None:
@@ -353,9 +301,9 @@ def test_one_master_per_spool_directory(make) -> None:
              "fd = os.open(sys.argv[1], os.O_RDWR)\n"
              "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
              "    sys.exit(3)\n")
-    lock = str(h.dir / "spool" / ".lock")
+    lock = str(h.sock_dir / "spool" / ".lock")
     assert subprocess.run([sys.executable, "-c", probe, lock], timeout=30).returncode == 3
-    assert (h.dir / "spool" / ".lock").read_text().strip() == str(os.getpid())
+    assert (h.sock_dir / "spool" / ".lock").read_text().strip() == str(os.getpid())
     h.close()
     assert subprocess.run([sys.executable, "-c", probe, lock], timeout=30).returncode == 0
 
@@ -407,9 +355,5 @@ def test_free_numbers_come_from_the_top_once_per_handler_and_are_guarded(make) -
 
 
 def test_free_numbers_skip_config_event_sources(make) -> None:
-    h = H(TREE.format(handler="") + "\n[[timers]]\nsignal = 255\nseconds = 60\n")
-    try:
-        assert h.cmd(cmd="register", signum=None, handler="mod:a", target="worker")["signum"] == 254
-    finally:
-        h.close()
-        shutil.rmtree(h.dir, ignore_errors=True)
+    h = make(tail="\n[[timers]]\nsignal = 255\nseconds = 60\n")
+    assert h.cmd(cmd="register", signum=None, handler="mod:a", target="worker")["signum"] == 254

@@ -3,19 +3,11 @@ stream, driven one loop step at a time with the fake OS seam (no process is fork
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
-import signal
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sigsup.app import build_master
-from sigsup.master.log import Log
-from sigsup.master.loop import HANDLED_SIGNALS, Master
 from sigsup.protocol.control import Decoder, encode
 from sigsup.protocol.frames import DONE_ERROR
 from sigsup.status import events as events_mod
@@ -23,7 +15,7 @@ from sigsup.status.model import build_status
 from sigsup.status.monitor import monitor_of
 from sigsup.status.schema import check
 
-from .fakes import FakeOs, make_config, short_socket_dir, wake
+from .fakes import LoopHarness, harness_factory
 
 TREE = """
 [workers]
@@ -54,40 +46,22 @@ window = 1
 """
 
 
-class Tree:
-    def __init__(self, master: Master, fake: FakeOs, out: io.StringIO, sock_dir: Path) -> None:
-        self.m, self.fake, self.out, self.sock_dir = master, fake, out, sock_dir
+class Tree(LoopHarness):
+    """The loop harness, with control clients on the master's socket."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
         self.clients: list[Client] = []
-
-    def step(self, n: int = 1) -> None:
-        for _ in range(n):
-            self.m.step(timeout=0)
-
-    def proc(self, name: str):
-        return next(p for p in self.m.procs if p.name == name)
-
-    def child(self, name: str):
-        return self.fake.children[self.proc(name).pid]
-
-    def ready(self) -> None:
-        for p in self.m.procs:
-            if p.pid:
-                self.fake.children[p.pid].ready()
-        self.step()
-
-    def raise_(self, signum: int) -> dict[str, Any]:
-        reply = self.m.commands.execute({"cmd": "raise", "signum": signum}, "test")
-        self.step()
-        return reply
-
-    def advance(self, seconds: float) -> None:
-        self.fake.clock.advance(seconds)
-        self.step()
 
     def client(self) -> Client:
         c = Client(self)
         self.clients.append(c)
         return c
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+        super().close()
 
 
 class Client:
@@ -96,7 +70,7 @@ class Client:
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(str(tree.m.sup.socket))
+        self.sock.connect(str(tree.master.sup.socket))
         self.sock.setblocking(False)
         self.decoder = Decoder(limit=64 << 20)
         tree.step()
@@ -123,36 +97,11 @@ class Client:
 
 @pytest.fixture
 def tree():
-    saved = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
-    saved_env = os.environ.get("SIGSUP_SOCKET")
-    made: list[Tree] = []
+    with harness_factory(Tree) as new:
+        def factory(body: str = TREE, supervisor: str = POLICY) -> Tree:
+            return new(body, supervisor)
 
-    def factory(body: str = TREE, supervisor: str = POLICY) -> Tree:
-        sock_dir = short_socket_dir()
-        fake = FakeOs()
-        out = io.StringIO()
-        master = build_master(make_config(body, sock_dir, supervisor), ossys=fake,
-                        log=Log(out, colour=False))
-        master.start()
-        t = Tree(master, fake, out, sock_dir)
-        made.append(t)
-        return t
-
-    yield factory
-    try:
-        for t in made:
-            for c in t.clients:
-                c.close()
-            t.m.close()
-            t.fake.close()
-            shutil.rmtree(t.sock_dir, ignore_errors=True)
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-        if saved_env is None:
-            os.environ.pop("SIGSUP_SOCKET", None)
-        else:
-            os.environ["SIGSUP_SOCKET"] = saved_env
+        yield factory
 
 
 def test_the_document_follows_the_schema_in_every_state(tree) -> None:
@@ -162,11 +111,9 @@ def test_the_document_follows_the_schema_in_every_state(tree) -> None:
     t.raise_(18)                              # the next one waits in worker1's queue
     t.child("mule1").json({"t": "wait", "signum": -1})
     t.step()
-    t.fake.exit(t.proc("worker3").pid, 3)     # worker3 dies: backoff
-    wake(t.m)
-    t.step()
+    t.exit("worker3", 3)                      # worker3 dies: backoff
     t.fake.clock.advance(2.5)
-    doc = build_status(t.m)
+    doc = build_status(t.master)
     assert check(doc, strict=True) == []
     procs = {p["name"]: p for p in doc["processes"]}
     assert procs["worker1"]["activity"] == "busy"
@@ -188,11 +135,9 @@ def test_a_failed_group_is_listed(tree) -> None:
     t = tree()
     t.ready()
     for _ in range(2):
-        t.fake.exit(t.proc("mule1").pid, 1)
-        wake(t.m)
-        t.step()
+        t.exit("mule1", 1)
         t.advance(1.0)
-    doc = build_status(t.m)
+    doc = build_status(t.master)
     assert doc["groups_failed"] == ["mule"]
     assert next(p for p in doc["processes"] if p["name"] == "mule1")["respawn_in"] > 50
     assert check(doc, strict=True) == []
@@ -201,23 +146,23 @@ def test_a_failed_group_is_listed(tree) -> None:
 def test_raises_per_second_from_samples_a_second_apart(tree) -> None:
     t = tree()
     t.ready()
-    mon = monitor_of(t.m)
+    mon = monitor_of(t.master)
     assert mon is not None
     for _ in range(4):
         for _ in range(10):
-            t.m.router.raise_signal(17, "test")
+            t.master.router.raise_signal(17, "test")
         t.advance(1.0)
-    assert build_status(t.m)["master"]["raises_per_s"] == pytest.approx(10.0, rel=0.01)
+    assert build_status(t.master)["master"]["raises_per_s"] == pytest.approx(10.0, rel=0.01)
     t.advance(1.0)
     t.advance(1.0)
-    assert build_status(t.m)["master"]["raises_per_s"] < 10.0
+    assert build_status(t.master)["master"]["raises_per_s"] < 10.0
 
 
 def test_refusals_are_warned_once_a_second_per_signal_with_a_count(tree) -> None:
     t = tree()
     t.ready()
     for _ in range(50):                 # window 1 + queue 2: the rest is refused
-        t.m.router.raise_signal(18, "test")
+        t.master.router.raise_signal(18, "test")
     t.step()
     t.advance(1.0)
     warn = [ln for ln in t.out.getvalue().splitlines() if "refused" in ln]
@@ -225,7 +170,7 @@ def test_refusals_are_warned_once_a_second_per_signal_with_a_count(tree) -> None
     assert "signal 18: 47 raises refused in the last 1 s" in warn[0]
     assert "queue full: 2 pending for worker1" in warn[0]
     for _ in range(5):
-        t.m.router.raise_signal(18, "test")
+        t.master.router.raise_signal(18, "test")
     t.advance(0.5)
     assert len([ln for ln in t.out.getvalue().splitlines() if "refused" in ln]) == 1
     t.advance(0.6)
@@ -241,10 +186,9 @@ def test_events_show_a_raise_its_delivery_and_its_handling_in_order(tree) -> Non
     first = c.read()
     assert first[0] == {"ok": True, "streaming": "events",
                         "filters": {"signal": None, "process": None}}
-    assert t.m.router.on_event is not None and t.m.listeners
+    assert t.master.router.on_event is not None and t.master.listeners
     rid = t.raise_(17)["result"]["id"]
-    who = t.m.procs[[p.name for p in t.m.procs].index("worker1")]
-    t.fake.children[who.pid].done(17, rid)
+    t.child("worker1").done(17, rid)
     t.step()
     evs = c.read()
     assert [(e["event"], e.get("id")) for e in evs] == [("raise", rid), ("deliver", rid),
@@ -278,9 +222,7 @@ def test_events_filters(tree) -> None:
     r19 = t.raise_(19)["result"]["id"]
     t.child("mule1").done(19, r19, DONE_ERROR)
     t.step()
-    t.fake.exit(t.proc("worker2").pid, 1)
-    wake(t.m)
-    t.step()
+    t.exit("worker2", 1)
     got_signal = [(e["event"], e.get("signum")) for e in by_signal.read()]
     assert got_signal == [("raise", 19), ("deliver", 19), ("failed", 19)]
     got_process = [(e["event"], e.get("process")) for e in by_process.read()]
@@ -293,7 +235,7 @@ def test_a_bad_filter_is_refused(tree) -> None:
     c.send({"cmd": "events", "signal": 300})
     reply = c.read()[0]
     assert reply["ok"] is False and "'signal'" in reply["error"]
-    assert not t.m.listeners
+    assert not t.master.listeners
 
 
 def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for(tree, monkeypatch) -> None:
@@ -307,8 +249,8 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for(tree, monkeypa
     fine.read()
     # raises within one loop turn: nothing is written in between, the buffer grows
     for _ in range(20):
-        t.m.commands.execute({"cmd": "raise", "signum": 17}, "test")
-    conn = next(c for c in t.m.control.conns.values() if c.streaming is None and c.closing)
+        t.master.commands.execute({"cmd": "raise", "signum": 17}, "test")
+    conn = next(c for c in t.master.control.conns.values() if c.streaming is None and c.closing)
     assert b'"event":"dropped"' in bytes(conn.out)
     t.step(2)
     got = slow.read()
@@ -317,7 +259,7 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for(tree, monkeypa
     assert "fell" in got[-2]["error"]
     assert "events: subscriber" in t.out.getvalue()
     # the other subscriber is still served
-    assert len(monitor_of(t.m).events.subscribers) == 1
+    assert len(monitor_of(t.master).events.subscribers) == 1
     t.raise_(19)
     assert [e["event"] for e in fine.read()] == ["raise", "deliver"]
 
@@ -327,25 +269,25 @@ def test_nothing_listens_once_the_last_subscriber_goes(tree) -> None:
     t.ready()
     c = t.client()
     c.send({"cmd": "events"})
-    assert t.m.listeners and t.m.router.on_event is not None
+    assert t.master.listeners and t.master.router.on_event is not None
     c.close()
     t.step(2)
     t.advance(1.0)
-    assert t.m.listeners == [] and t.m.router.on_event is None
-    assert monitor_of(t.m).events.subscribers == []
+    assert t.master.listeners == [] and t.master.router.on_event is None
+    assert monitor_of(t.master).events.subscribers == []
 
 
 def test_status_reply_carries_the_document(tree) -> None:
     t = tree()
     t.ready()
-    reply = t.m.commands.execute({"cmd": "status"}, "test")
+    reply = t.master.commands.execute({"cmd": "status"}, "test")
     assert reply["ok"] is True and check(reply["status"]) == []
     assert reply["status"]["version"] == 1
 
 
 def test_status_and_events_are_the_status_features_commands(tree) -> None:
     t = tree()
-    mon = monitor_of(t.m)
-    assert mon is not None and t.m.extension("monitor") is mon
+    mon = monitor_of(t.master)
+    assert mon is not None and t.master.extension("monitor") is mon
     assert set(mon.commands()) == {"status"} and set(mon.client_commands()) == {"events"}
-    assert "status" not in t.m.commands.client_table and "events" not in t.m.commands.table
+    assert "status" not in t.master.commands.client_table and "events" not in t.master.commands.table
