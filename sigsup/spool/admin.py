@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from sigsup.config import Config
-from sigsup.spool.store import FAILED, QUEUED, RUNNING, Entry, JobStore, SpoolError, short_error
+from sigsup.spool.errors import SpoolError
+from sigsup.spool.job import Entry, short_error
+from sigsup.spool.store import FAILED, QUEUED, RUNNING, JobStore
 
 
 def resolve_config(config_path: str | None, socket_path: str | None = None) -> Config:

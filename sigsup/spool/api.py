@@ -11,7 +11,8 @@ from typing import Any
 
 from sigsup import context
 from sigsup.errors import SigsupError
-from sigsup.spool.store import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job, JobStore
+from sigsup.spool.job import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Job
+from sigsup.spool.store import JobStore
 from sigsup.treeconfig import current_config
 
 __all__ = ["SPOOL_IGNORE", "SPOOL_OK", "SPOOL_RETRY", "Job", "spool", "spool_task", "store_for"]

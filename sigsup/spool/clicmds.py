@@ -13,7 +13,7 @@ import time
 import click
 
 from sigsup.spool import admin
-from sigsup.spool.store import SpoolError
+from sigsup.spool.errors import SpoolError
 
 EXIT_FAILED = 1
 

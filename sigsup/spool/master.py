@@ -32,7 +32,9 @@ from sigsup.protocol.frames import ProtocolError, pack_json
 from sigsup.routing.states import MasterState, ProcState
 from sigsup.spool.counts import QueueCounts, SpoolCounters
 from sigsup.spool.dirlock import DirLocks
-from sigsup.spool.store import FAILED, Entry, JobStore, RetryPolicy
+from sigsup.spool.job import Entry
+from sigsup.spool.policy import RetryPolicy
+from sigsup.spool.store import FAILED, JobStore
 
 if TYPE_CHECKING:
     from sigsup.config import Config

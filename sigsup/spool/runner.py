@@ -29,20 +29,10 @@ from sigsup import context
 from sigsup.errors import CommandFailed
 from sigsup.importing import HandlerImportError, resolve
 from sigsup.protocol.frames import JSON, READY, pack, pack_json
-from sigsup.spool.store import (
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SPOOL_IGNORE,
-    SPOOL_OK,
-    SPOOL_RETRY,
-    Entry,
-    Job,
-    JobStore,
-    RetryPolicy,
-    SpoolError,
-    short_error,
-)
+from sigsup.spool.errors import SpoolError
+from sigsup.spool.job import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, Entry, Job, short_error
+from sigsup.spool.policy import RetryPolicy
+from sigsup.spool.store import FAILED, QUEUED, RUNNING, JobStore
 from sigsup.treeconfig import current_config
 
 if TYPE_CHECKING:

@@ -7,15 +7,9 @@ Layout of a spooler directory (created 0700)::
     DIR/running/    jobs claimed by a spooler process: ID_pPRIO_dDUE_aN.job@PID
     DIR/failed/     dead-lettered jobs (their history says why)
 
-The name carries what scheduling needs (priority, due time in Unix milliseconds, attempts
-so far), so listing a directory is enough to order the queue or count it: no file is
-opened for that. The file carries what the handler needs and the record of every attempt::
+The names and the content of job files are spool/job.py's; how long a failed job waits,
+and how many times it is retried, spool/policy.py's.
 
-    {"v": 1, "id": ..., "args": {...}, "body_len": N, ...}\\n     one line of JSON (the header)
-    N bytes of body, raw                                          (bytes survive exactly)
-    {"attempt": 1, "outcome": "error", "error": "...", ...}\\n    one line per attempt: history
-
-The header and body never change after the job is written; history lines are appended.
 A job is one inode for all of its life: it is written to ``tmp/``, fsynced, then renamed
 into ``jobs/`` (so a job is whole or absent), and every later transition is one rename of
 that inode (claim: ``jobs/`` -> ``running/``; retry: ``running/`` -> ``jobs/`` under a new
@@ -33,23 +27,30 @@ tests drive it with a fake clock.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
-import re
-import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-SPOOL_OK = -2
-SPOOL_RETRY = -1
-SPOOL_IGNORE = 0
+from sigsup.spool.errors import SpoolError, SpoolWriteError
+from sigsup.spool.job import (
+    MAX_ERROR,
+    Entry,
+    Job,
+    append_history,
+    check_job,
+    encode_header,
+    job_name,
+    new_id,
+    parse_name,
+    parse_time,
+    read_job,
+    write_all,
+)
+from sigsup.spool.policy import RetryPolicy
 
 QUEUED = "jobs"
 RUNNING = "running"
@@ -57,140 +58,7 @@ FAILED = "failed"
 TMP = "tmp"
 STATES = (QUEUED, RUNNING, FAILED)
 
-MAX_ARGS = 1024 * 1024          # bytes of JSON in the header
-MAX_ERROR = 8000                # characters of an error (traceback) kept per attempt
-PRIORITY_LIMIT = 2 ** 31
 TMP_MAX_AGE = 600.0             # seconds before a stray temp file is removed
-
-_NAME = re.compile(r"^(?P<id>[0-9a-f]{13}-[0-9a-f]{8})_p(?P<prio>-?\d+)_d(?P<due>\d+)"
-                   r"_a(?P<att>\d+)\.job(?:@(?P<pid>\d+))?$")
-_ID = re.compile(r"^[0-9a-f]{13}-[0-9a-f]{8}$")
-
-
-class SpoolError(Exception):
-    """A job could not be written, found or changed; the message says why."""
-
-
-class SpoolWriteError(SpoolError, OSError):
-    """A job could not be written (a full disk, a quota, permissions): nothing was queued.
-    Also an OSError, with the ``errno`` of the cause."""
-
-    @classmethod
-    def of(cls, store: JobStore, exc: OSError) -> SpoolWriteError:
-        err = cls(f"spooler {store.spooler!r}: job not queued: cannot write it in "
-                  f"{store.root}: {exc.strerror or exc}")
-        err.errno = exc.errno
-        return err
-
-
-@dataclass(frozen=True, order=False)
-class Entry:
-    """A job as its file name describes it."""
-
-    id: str
-    priority: int
-    due: float           # Unix time (seconds) from which it may run
-    attempts: int        # runs so far (finished, failed or died)
-    name: str            # the file name in its directory
-    pid: int | None = None   # the claimer, for a file in running/
-
-    @property
-    def order(self) -> tuple[int, str]:
-        """Among due jobs: higher priority first, then older first (ids sort by creation)."""
-        return (-self.priority, self.id)
-
-
-def job_name(job_id: str, priority: int, due: float, attempts: int) -> str:
-    """The file name; ``due`` is rounded up to the millisecond (a job never runs early)."""
-    return f"{job_id}_p{priority}_d{max(0, math.ceil(due * 1000 - 1e-6))}_a{attempts}.job"
-
-
-def parse_name(name: str) -> Entry | None:
-    m = _NAME.match(name)
-    if m is None:
-        return None
-    pid = m.group("pid")
-    return Entry(m.group("id"), int(m.group("prio")), int(m.group("due")) / 1000.0,
-                 int(m.group("att")), name, int(pid) if pid else None)
-
-
-@dataclass
-class Job:
-    """What a handler gets: ``.id``, ``.args`` (a dict of JSON values), ``.body`` (bytes),
-    ``.attempt`` (1 on the first run), ``.spooler`` (its name)."""
-
-    id: str
-    spooler: str
-    args: dict[str, Any]
-    body: bytes
-    attempt: int
-    priority: int = 0
-    at: float | None = None
-    created: float = 0.0
-    task: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return (f"<Job {self.id} spooler={self.spooler!r} attempt={self.attempt} "
-                f"args={self.args!r} body={len(self.body)} bytes>")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """``max_retries`` retries after the first run; the n-th retry waits
-    ``min(backoff * 2**(n-1), backoff_max)`` scaled by a random factor in [0.5, 1]."""
-
-    max_retries: int = 5
-    backoff: float = 2.0
-    backoff_max: float = 300.0
-
-    def delay(self, failed_attempt: int, rng: Callable[[], float] = random.random) -> float:
-        base = min(self.backoff * (2.0 ** min(max(failed_attempt - 1, 0), 60)), self.backoff_max)
-        return base * (0.5 + 0.5 * rng())
-
-    def exhausted(self, failed_attempt: int) -> bool:
-        return failed_attempt > self.max_retries
-
-
-def parse_time(value: Any, now: float | None = None) -> float:
-    """A Unix time from a number, a datetime, or an ISO 8601 / numeric string.
-
-    A naive datetime or ISO time is local time."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a time: {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        s = value.strip()
-        try:
-            return float(s)
-        except ValueError:
-            pass
-        try:
-            return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise ValueError(f"not a Unix time or an ISO 8601 time: {value!r}") from None
-    raise ValueError(f"not a time: {value!r}")
-
-
-class _Ids:
-    """Job ids: creation time in microseconds (13 hex digits, so ids sort by creation) and
-    32 random bits. Strictly increasing within a process."""
-
-    def __init__(self) -> None:
-        self.last = 0
-        self.lock = threading.Lock()
-
-    def new(self, wall: float) -> str:
-        with self.lock:
-            us = max(int(wall * 1_000_000), self.last + 1)
-            self.last = us
-        return f"{us:013x}-{secrets.token_hex(4)}"
-
-
-_ids = _Ids()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -199,15 +67,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def short_error(text: str | None, limit: int = 200) -> str | None:
-    """The last line of a traceback (the exception), for one-line views."""
-    if not text:
-        return text
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else text.strip()
-    return last if len(last) <= limit else last[:limit - 1] + "…"
 
 
 class JobStore:
@@ -237,35 +96,15 @@ class JobStore:
             priority: int = 0, task: str | None = None) -> str:
         """Write a new job and return its id. When this returns, the job is on disk
         (file and directory fsynced); if it raises, there is no job."""
-        args = dict(args or {})
-        if isinstance(body, str):
-            body = body.encode()
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise TypeError(f"a job body is bytes, not {type(body).__name__}")
-        body = bytes(body)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority is an integer, not {priority!r}")
-        if not -PRIORITY_LIMIT < priority < PRIORITY_LIMIT:
-            raise ValueError(f"priority {priority} is out of range (±2**31)")
-        for k in args:
-            if not isinstance(k, str):
-                raise TypeError(f"job argument names are strings, not {k!r}")
+        args, body = check_job(args, body, priority)
         now = self.clock()
         # due now: rounded down, so the job is due at once; at: rounded up, never early
         due = math.floor(now * 1000) / 1000 if at is None else parse_time(at)
-        job_id = _ids.new(now)
+        job_id = new_id(now)
         header = {"v": 1, "id": job_id, "spooler": self.spooler, "created": now,
                   "at": None if at is None else due, "priority": priority, "task": task,
                   "args": args, "body_len": len(body)}
-        try:
-            line = json.dumps(header, separators=(",", ":"), allow_nan=False,
-                              ensure_ascii=True).encode() + b"\n"
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"job arguments must be JSON values (str, numbers, bool, None, "
-                            f"lists, dicts): {exc}") from None
-        if len(line) > MAX_ARGS:
-            raise ValueError(f"job arguments take {len(line)} bytes of JSON; the limit is "
-                             f"{MAX_ARGS}: put large data in the body")
+        line = encode_header(header)
         tmp = self.path(TMP, f"{job_id}.tmp")
         try:
             self.ensure()
@@ -274,8 +113,8 @@ class JobStore:
             raise SpoolWriteError.of(self, exc) from exc
         try:
             try:
-                _write_all(fd, line)
-                _write_all(fd, body)
+                write_all(fd, line)
+                write_all(fd, body)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -342,43 +181,7 @@ class JobStore:
 
     def read(self, state: str, entry: Entry, *, body: bool = True) -> Job:
         """The job in a file: header, body (unless ``body=False``) and history."""
-        with open(self.path(state, entry.name), "rb") as f:
-            line = f.readline(MAX_ARGS + 1)
-            if not line.endswith(b"\n"):
-                raise SpoolError(f"{entry.name}: no complete header line")
-            try:
-                header = json.loads(line)
-            except ValueError as exc:
-                raise SpoolError(f"{entry.name}: bad header: {exc}") from None
-            except RecursionError:
-                raise SpoolError(f"{entry.name}: bad header: nested too deeply") from None
-            if not isinstance(header, dict) or not isinstance(header.get("body_len"), int):
-                raise SpoolError(f"{entry.name}: bad header")
-            n = header["body_len"]
-            if not 0 <= n <= os.fstat(f.fileno()).st_size - len(line):
-                raise SpoolError(f"{entry.name}: bad header: body_len {n} does not fit the file")
-            if body:
-                data = f.read(n)
-                if len(data) != n:
-                    raise SpoolError(f"{entry.name}: body has {len(data)} of {n} bytes")
-            else:
-                data = b""
-                f.seek(len(line) + n)
-            history = _parse_history(f.read())
-        args = header.get("args")
-        task = header.get("task")
-        try:       # a damaged or hand-made file: an error for this job, not a crash
-            if task is not None and not isinstance(task, str):
-                raise TypeError(f"task is {type(task).__name__}, not a string")
-            return Job(id=str(header.get("id", entry.id)),
-                       spooler=str(header.get("spooler", self.spooler)),
-                       args=args if isinstance(args, dict) else {}, body=data,
-                       attempt=entry.attempts + 1,
-                       priority=int(header.get("priority", entry.priority)),
-                       at=header.get("at"), created=float(header.get("created", 0.0)),
-                       task=task, history=history)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SpoolError(f"{entry.name}: bad header: {exc}") from None
+        return read_job(self.path(state, entry.name), entry, self.spooler, body=body)
 
     # -- a spooler process's transitions --------------------------------------------------
 
@@ -415,14 +218,14 @@ class JobStore:
         src = self.path(RUNNING, claimed.name)
         if policy.exhausted(attempt):
             record["final"] = True
-            _append(src, record)
+            append_history(src, record)
             e = Entry(claimed.id, claimed.priority, now, attempt,
                       job_name(claimed.id, claimed.priority, now, attempt))
             os.rename(src, self.path(FAILED, e.name))
             return FAILED, e
         due = now + policy.delay(attempt, self.rng)
         record["retry_at"] = due
-        _append(src, record)
+        append_history(src, record)
         e = Entry(claimed.id, claimed.priority, due, attempt,
                   job_name(claimed.id, claimed.priority, due, attempt))
         os.rename(src, self.path(QUEUED, e.name))
@@ -434,7 +237,7 @@ class JobStore:
         attempt = claimed.attempts + 1
         src = self.path(RUNNING, claimed.name)
         with contextlib.suppress(OSError):
-            _append(src, {"attempt": attempt, "ended": now, "final": True, **record})
+            append_history(src, {"attempt": attempt, "ended": now, "final": True, **record})
         e = Entry(claimed.id, claimed.priority, now, attempt,
                   job_name(claimed.id, claimed.priority, now, attempt))
         os.rename(src, self.path(FAILED, e.name))
@@ -502,8 +305,8 @@ class JobStore:
         except FileNotFoundError:
             raise SpoolError(f"job {e.id} changed state meanwhile; try again") from None
         with contextlib.suppress(OSError):
-            _append(self.path(QUEUED, ne.name),
-                    {"requeued": now, "by": by, "from": state, "attempts_before": e.attempts})
+            append_history(self.path(QUEUED, ne.name), {"requeued": now, "by": by, "from": state,
+                                                       "attempts_before": e.attempts})
         return state, ne
 
     def drop(self, job_id: str) -> tuple[str, Entry]:
@@ -517,43 +320,3 @@ class JobStore:
         except FileNotFoundError:
             raise SpoolError(f"job {e.id} changed state meanwhile; try again") from None
         return state, e
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def _append(path: Path, record: dict[str, Any]) -> None:
-    line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND)
-    try:
-        # a crash mid-write leaves an incomplete last line; reading skips it, and the next
-        # record starts on a line of its own
-        _write_all(fd, b"\n" + line if _ends_unterminated(fd) else line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ends_unterminated(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return False
-    return os.pread(fd, 1, size - 1) != b"\n"
-
-
-def _parse_history(data: bytes) -> list[dict[str, Any]]:
-    out = []
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out

@@ -1,4 +1,4 @@
-"""Fitting a table to a width: columns know which of them go first and how their cells shorten.
+"""Fitting a table to a width: each column knows when it goes and how its cells shorten.
 
 Instead of letting rich wrap cells, ``fit_table`` narrows the gaps, then shrinks the
 shrinkable columns (their cells shortened from the side that matters least), then drops
@@ -15,7 +15,6 @@ from rich.text import Text
 
 from sigsup.status.formats import count, shorten_right
 from sigsup.status.styles import HEADER
-
 
 
 @dataclass
@@ -94,6 +93,7 @@ def _cut(cell: Text, short: str) -> Text:
         out.append("…")
     return out
 
+
 def _shrink(c: Col, widths: dict[int, int], over: int) -> int:
     """Take up to ``over`` columns from ``c`` (down to its ``shrink``); returns how many."""
     if not c.shrink or over <= 0:
@@ -110,5 +110,5 @@ def table_width(t: Table) -> int:
 
 
 def num_cell(v: int | None, bad: str = "") -> Text:
-    """A count: ``bad`` style when non-zero, dim when zero."""
+    """A count in the ``bad`` style when it is not zero, dim when it is."""
     return Text(count(v), bad if v else "dim" if v == 0 else "")

@@ -1,10 +1,8 @@
-"""Numbers, times and names as the status view writes them (``3m05s``, ``1.2M``, ``…reports:rebuild``).
-
-Pure functions of their arguments: strings in, strings out.
+"""Numbers, times and names as the status view writes them: ``3m05s``, ``123k``,
+``…reports:rebuild``. Pure functions: strings in, strings out.
 """
 
 from __future__ import annotations
-
 
 
 def duration(sec: float | None) -> str:

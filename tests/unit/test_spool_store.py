@@ -12,17 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigsup.spool.store import (
-    FAILED,
-    QUEUED,
-    RUNNING,
-    JobStore,
-    RetryPolicy,
-    SpoolError,
-    job_name,
-    parse_name,
-    parse_time,
-)
+from sigsup.spool.errors import SpoolError
+from sigsup.spool.job import job_name, parse_name, parse_time
+from sigsup.spool.policy import RetryPolicy
+from sigsup.spool.store import FAILED, QUEUED, RUNNING, JobStore
 
 from .fakes import FakeClock
 

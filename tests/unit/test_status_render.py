@@ -13,18 +13,10 @@ import pytest
 from rich.console import Console
 
 from sigsup.status import render
+from sigsup.status.formats import count, duration, shorten_left, shorten_path, size
 from sigsup.status.live import watch, watch_json
-from sigsup.status.render import (
-    count,
-    duration,
-    fold,
-    render_problem,
-    render_status,
-    shorten_left,
-    shorten_path,
-    size,
-    state_cell,
-)
+from sigsup.status.processes import fold, state_cell
+from sigsup.status.render import render_problem, render_status
 from sigsup.status.schema import check, field_paths
 
 NOW = 1_800_000_000.0
