@@ -40,3 +40,13 @@ def workers(count: int, targets: Mapping[int, str | None] | None = None,
 
 
 BUSY_WORKER1 = signals({40: "worker1"}, "e2eapp:wait_release") + signals({41: "worker1"})
+
+# [supervisor] timings the fake-OS loop tests share: quick respawns, a small failure window
+POLICY = """
+respawn_delay = 0.5
+respawn_delay_max = 4.0
+failure_limit = 3
+failure_window = 10.0
+failure_cooldown = 60.0
+shutdown_timeout = 5.0
+"""

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from trees import POLICY
 
 from sigsup.protocol.control import LENGTH, Decoder, encode
 from sigsup.protocol.frames import ACK, DONE, DONE_ERROR, DONE_OK, READY, RUN, pack, pack_json
@@ -51,14 +52,7 @@ handler = "handlers:report"
 target = "farm_reports"
 """
 
-POLICY = """
-respawn_delay = 0.5
-respawn_delay_max = 4.0
-failure_limit = 3
-failure_window = 10.0
-failure_cooldown = 60.0
-shutdown_timeout = 5.0
-"""
+
 
 
 Harness = LoopHarness
