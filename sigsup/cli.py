@@ -334,5 +334,15 @@ def _add_spool_commands() -> None:
 
 _add_spool_commands()
 
+
+def _add_proc_commands() -> None:
+    """`sigsup restart`, `kill`, `retry` and `scale` (sigsup/cli_procs.py)."""
+    from sigsup.cli_procs import COMMANDS
+    for cmd in COMMANDS:
+        main.add_command(cmd)
+
+
+_add_proc_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigsup.importing import HandlerImportError, split_path
 from sigsup.master.port import BadRequest, ClientCommand, Command, Extension, MasterPort
+from sigsup.master.proccmds import ProcCommands
 from sigsup.routing.raises import Watch
 from sigsup.routing.table import ON_FULL, check_signum
 from sigsup.routing.targets import TargetError, resolve_target
@@ -60,6 +61,8 @@ class Commands:
             "ping": self.cmd_ping, "stop": self.cmd_stop,
             "raise": self.cmd_raise, "register": self.cmd_register,
             "unregister": self.cmd_unregister, "registered": self.cmd_registered,
+            # restart, kill, retry, scale (master/proccmds.py)
+            **ProcCommands(master).table(),
         }
         self.client_table: dict[str, ClientCommand] = {}
         for ext in extensions:

@@ -13,6 +13,7 @@ two explicit tables (``_on_frame`` by frame type, ``_on_message`` by a JSON fram
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 import selectors
@@ -42,10 +43,12 @@ from sigsup.master.port import (
     Feature,
     Listener,
     MasterPort,
+    Refused,
     Scheduled,
     overrides,
 )
 from sigsup.master.runtime import MasterRuntime
+from sigsup.master.select import signal_name
 from sigsup.master.tree import build_procs, record_death, respawn_delay
 from sigsup.protocol.frames import (
     ACK,
@@ -70,10 +73,13 @@ from sigsup.routing.states import (
     check_move,
 )
 from sigsup.routing.table import SignalTable
-from sigsup.routing.targets import WORKERS
+from sigsup.routing.targets import PROCESS, WORKERS
+from sigsup.words import count
 
 # what a selector key's data says a descriptor is: (kind, object)
 WAKE, CHANNEL, OUTPUT, LISTEN, CLIENT, WATCHED = range(6)   # WATCHED: (WATCHED, callback())
+# what the master does when a process it asked to stop (per-process control) exits
+RESTART, REMOVE = "restart", "remove"
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 _pack = HEADER.pack   # frames' pack() without its masking: sequence numbers and ids are u32
 
@@ -110,6 +116,9 @@ class Master(MasterPort):
         self._wake_w = -1
         self.listeners: list[Listener] = []
         self._calls = Calls()                    # call_at
+        # slots told to stop by a control command: RESTART (respawn at once) or REMOVE
+        # (the pool shrank); p.stop_deadline is when SIGKILL follows
+        self._after_exit: dict[Proc, str] = {}
         self.extensions: list[Extension] = [make(self) for make in features]
         names = [e.name for e in self.extensions]
         if len(set(names)) != len(names) or "" in names:
@@ -307,6 +316,9 @@ class Master(MasterPort):
                     t = min(t, policies.running_since(p) + self.sup.harakiri - now)
         if self._state is MasterState.STOPPING:
             t = min(t, (self.kill_deadline or self.stop_deadline) - now)
+        for p in self._after_exit:
+            if p.stop_deadline:
+                t = min(t, p.stop_deadline - now)
         for deadline in self._deadlines:
             d = deadline(now)
             if d is not None:
@@ -421,8 +433,14 @@ class Master(MasterPort):
         pid = p.pid
         p.pid = 0
         p.last_exit = how
+        after = self._after_exit.pop(p, None)
+        p.stop_deadline = 0.0
         if p.harakiri_hit:
             self.router.process_lost(p, "harakiri", running_failed=False)
+        elif after is not None and clean:
+            # told to stop, it finished its running handler and left: what it still had in
+            # flight it never started, and goes back (to its own queue or its pool)
+            self.router.process_lost(p, f"{p.name} stopped ({how})", running_failed=False)
         else:
             self.router.process_lost(p, f"{p.name} died ({how})")
         self.emit("exit", process=p.name, pid=pid, how=how)
@@ -431,6 +449,16 @@ class Master(MasterPort):
         if self._state is MasterState.STOPPING:
             p.state = ProcState.STOPPED
             self.log.info(f"{p.name} [{pid}] stopped ({how})")
+            return
+        if after == RESTART:
+            p.state = ProcState.STOPPED
+            self.log.info(f"{p.name} [{pid}] exited ({how}) for its restart: starting it again")
+            self.spawn(p, now)
+            return
+        if after == REMOVE:
+            p.state = ProcState.STOPPED
+            self.log.info(f"{p.name} [{pid}] stopped ({how})")
+            self._remove_slot(p)
             return
         if p.state is ProcState.STOPPING and p.kind == "worker" and not p.harakiri_hit:
             p.state = ProcState.CHEAPED
@@ -465,6 +493,8 @@ class Master(MasterPort):
                     self.spawn(p, now)
             if self.sup.harakiri > 0:
                 self._harakiri(now)
+            if self._after_exit:
+                self._stop_overdue(now)
             if self.config.workers.cheaper is not None:
                 self._cheaper(now)
             for tick in self._ticks:
@@ -507,6 +537,153 @@ class Master(MasterPort):
             p.ready = False
             self.os.kill_group(p.pid, signal.SIGTERM)
 
+    # -- per-process control: sigsup restart, kill, retry, scale (master/proccmds.py) ------
+
+    def _need_running(self) -> None:
+        if self._state is not MasterState.RUNNING:
+            raise Refused(f"the master is {self._state}")
+
+    def _stop_for(self, p: Proc, after: str, now: float) -> None:
+        """Ask ``p``'s process to leave (SIGTERM: a running handler finishes first) and
+        remember what to do once it has; it gets no more work meanwhile, and SIGKILL
+        follows if it is still there after shutdown_timeout."""
+        self._after_exit[p] = after
+        if not p.stop_deadline:
+            p.stop_deadline = now + self.sup.shutdown_timeout
+        if p.state is ProcState.STOPPING:
+            return   # told already (the cheaper): a second SIGTERM could cut its exit short
+        p.state = ProcState.STOPPING
+        p.ready = False
+        self.os.kill_group(p.pid, signal.SIGTERM)
+
+    def _start_now(self, p: Proc, now: float) -> None:
+        """Start a slot that waits (backoff, failed) at once; its deaths are forgotten."""
+        p.deaths.clear()
+        p.respawns += 1
+        self.spawn(p, now)
+
+    def _stop_overdue(self, now: float) -> None:
+        for p, after in self._after_exit.items():
+            if p.pid and p.stop_deadline and now >= p.stop_deadline:
+                self.log.warning(f"{p.name} [{p.pid}] did not exit within shutdown_timeout "
+                                 f"({self.sup.shutdown_timeout:g} s) of its {after}: killing it")
+                p.stop_deadline = 0.0
+                self.os.kill_group(p.pid, signal.SIGKILL)
+
+    def restart_proc(self, p: Proc) -> str:
+        self._need_running()
+        after = self._after_exit.get(p)
+        if after == REMOVE:
+            raise Refused("it is being removed (the worker pool shrinks)")
+        if after == RESTART:
+            return "restarting already"
+        now = self.os.monotonic()
+        if p.pid and p.state in ALIVE:
+            self.log.info(f"{p.name} [{p.pid}] restarting: SIGTERM, and a new process once "
+                          "it exited")
+            self._stop_for(p, RESTART, now)
+            return "restarting"
+        if p.state in (ProcState.BACKOFF, ProcState.FAILED):
+            self.log.info(f"{p.name}: restart: starting it now (it was {p.state})")
+            self._start_now(p, now)
+            return "started"
+        raise Refused(f"it is not running ({p.state})")
+
+    def signal_proc(self, p: Proc, sig: int) -> int:
+        if not (p.pid and p.state in ALIVE):
+            raise Refused(f"it is not running ({p.state})")
+        pid = p.pid
+        self.log.info(f"{p.name} [{pid}]: {signal_name(sig)} sent to its process group")
+        self.os.kill_group(pid, sig)
+        return pid
+
+    def retry_proc(self, p: Proc) -> int:
+        self._need_running()
+        if p.state is not ProcState.FAILED:
+            raise Refused(f"it is not failed ({p.activity()})")
+        now = self.os.monotonic()
+        self.log.info(f"{p.name}: retried now ({max(0.0, p.respawn_at - now):.0f} s of its "
+                      "cool-down were left)")
+        self._start_now(p, now)
+        return p.pid
+
+    def scale_workers(self, count: int) -> dict[str, Any]:
+        self._need_running()
+        if count < 0:
+            raise Refused(f"a worker count is 0 or more, not {count}")
+        cheaper = self.config.workers.cheaper
+        if cheaper is not None and count < cheaper:
+            raise Refused(f"workers.cheaper is {cheaper}: keep at least {cheaper} workers")
+        for e in self.table.registered():
+            t = e.target
+            if t is None or t.group != WORKERS:
+                continue
+            if count == 0:
+                raise Refused(f"signal {e.num} targets {t.raw}: the pool cannot go to 0 "
+                              "workers while the table sends it signals (unregister them first)")
+            if t.scope == PROCESS and t.index > count:
+                raise Refused(f"signal {e.num} targets {t.raw}: keep at least {t.index} "
+                              "workers (or unregister it first)")
+        workers = [p for p in self.procs if p.kind == "worker"]
+        before = sum(1 for p in workers if self._after_exit.get(p) != REMOVE)
+        by_index = {p.index: p for p in workers}
+        now = self.os.monotonic()
+        started: list[str] = []
+        stopping: list[str] = []
+        removed: list[str] = []
+        kept: list[str] = []
+        for i in range(1, count + 1):
+            p = by_index.get(i)
+            if p is None:
+                p = Proc(f"worker{i}", "worker", i, (WORKERS,))
+                self._insert_worker(p)
+                self.spawn(p, now)
+                started.append(p.name)
+            elif self._after_exit.get(p) == REMOVE:
+                self._after_exit[p] = RESTART   # wanted again: a new one once it exited
+                kept.append(p.name)
+        for p in reversed(workers):
+            if p.index <= count or self._after_exit.get(p) == REMOVE:
+                continue
+            if p.pid and p.state in ALIVE:
+                self._stop_for(p, REMOVE, now)
+                stopping.append(p.name)
+            else:
+                p.state = ProcState.STOPPED
+                self._remove_slot(p)
+                removed.append(p.name)
+        # targets (sigsup.register_signal) are checked against the new count from now on
+        self.config = dataclasses.replace(
+            self.config, workers=dataclasses.replace(self.config.workers, count=count))
+        self.log.info(f"workers: {before} -> {count}"
+                      + (f"; started {', '.join(started)}" if started else "")
+                      + (f"; stopping {', '.join(stopping)} (removed once they exited)"
+                         if stopping else "")
+                      + (f"; removed {', '.join(removed)}" if removed else "")
+                      + (f"; kept {', '.join(kept)}" if kept else ""))
+        return {"from": before, "to": count, "started": started, "stopping": stopping,
+                "removed": removed, "kept": kept}
+
+    def _insert_worker(self, p: Proc) -> None:
+        """A new worker slot, in its place: after the spoolers and the lower workers."""
+        at = 0
+        for k, q in enumerate(self.procs):
+            if q.kind == "spooler" or (q.kind == "worker" and q.index < p.index):
+                at = k + 1
+        self.procs.insert(at, p)
+        self.router.add_proc(p)
+        self.router.groups[WORKERS].sort(key=lambda q: q.index)   # workerN is the Nth
+
+    def _remove_slot(self, p: Proc) -> None:
+        self.procs.remove(p)
+        dropped = self.router.remove_proc(
+            p, f"not run: {p.name} was removed (the worker pool shrank)")
+        self.log.info(f"{p.name} removed from the tree")
+        if dropped:
+            self.log.warning(f"{p.name} removed: {count(dropped, 'queued signal')} dropped "
+                             "(its broadcast copies and signals for it alone; what waits "
+                             "for the pool is kept)")
+
     # -- stopping --------------------------------------------------------------------------
 
     def request_stop(self, why: str) -> None:
@@ -519,6 +696,9 @@ class Master(MasterPort):
         self.state = MasterState.STOPPING
         self.router.drop_all_queued("not run: the master stopped")
         self.stop_deadline = now + self.sup.shutdown_timeout
+        for p in self._after_exit:   # restarts and removals give way to the shutdown
+            p.stop_deadline = 0.0
+        self._after_exit.clear()
         for p in self.procs:
             if p.state in ALIVE and p.pid:
                 p.state = ProcState.STOPPING

@@ -44,6 +44,11 @@ class BadRequest(ValueError):
     """A request with a missing or mistyped field: answered ``{"ok": false, "error": ...}``."""
 
 
+class Refused(Exception):
+    """The master will not do what a control command asked of a slot (or of the tree); the
+    message says why (``not failed (running)``, ``signal 19 targets worker4``...)."""
+
+
 class Scheduled:
     """A call scheduled with ``MasterPort.call_at``; ``cancel()`` takes it back."""
 
@@ -113,6 +118,35 @@ class MasterPort(ABC):
 
     @abstractmethod
     def request_stop(self, why: str) -> None: ...
+
+    # -- per-process control (sigsup restart, kill, retry, scale: master/proccmds.py) ------
+    # each raises Refused when it does not apply to the slot; the loop is the one that
+    # moves slots, through ProcState's legal moves only
+
+    @abstractmethod
+    def restart_proc(self, p: Proc) -> str:
+        """Replace ``p``'s process gracefully: SIGTERM (a running handler finishes), and once
+        it exited a new one at once -- not a death: no backoff, no failure count. What it
+        had queued or was sent but had not started waits for its successor (or, for a pool,
+        goes to another member). A slot with no process (backoff, failed) starts now.
+        Returns what was done: "restarting", "restarting already" or "started"."""
+
+    @abstractmethod
+    def signal_proc(self, p: Proc, sig: int) -> int:
+        """Send the POSIX signal ``sig`` to the process group of ``p``'s live process and
+        return its pid; what follows (an exit, a respawn with backoff) is as for any."""
+
+    @abstractmethod
+    def retry_proc(self, p: Proc) -> int:
+        """Start a FAILED slot now instead of after the cool-down (its death count starts
+        again from nothing); returns the new pid."""
+
+    @abstractmethod
+    def scale_workers(self, count: int) -> dict[str, Any]:
+        """Make the worker pool ``count`` slots: new slots (the next numbers) start at once;
+        the highest-numbered go gracefully and their slots are removed once they exited.
+        What waits for the pool is kept; what waited for a removed slot alone (its copies
+        of a broadcast, signals for workerN) is counted dropped, never run twice elsewhere. Returns {"from", "to", "started", "stopping", "removed", "kept"}."""
 
     # -- events and time -------------------------------------------------------------------
 

@@ -81,6 +81,30 @@ class Router:
             pool = self.pools.setdefault(g, Pool(g, []))
             pool.members = self.groups[g]
 
+    def remove_proc(self, p: Proc, reason: str) -> int:
+        """Take slot ``p`` out of routing (the worker pool shrank); it has nothing in flight
+        (its process is gone). Its own queue holds only what was meant for it alone: copies
+        of a broadcast (every other worker has its own copy) and signals for ``workerN``.
+        Running them elsewhere would run a broadcast twice on one worker, so they are
+        dropped: counted, and reported failed to whoever waits for them. A pool it leaves
+        with no member drops its queue the same way. Signals for the pool wait in the
+        pool's queue and are kept. Returns how many were dropped."""
+        if p.inflight:
+            raise ValueError(f"{p.name} still has signals in flight")
+        if p in self.procs:
+            self.procs.remove(p)
+        for g in p.groups:
+            members = self.groups.get(g)
+            if members is not None and p in members:
+                members.remove(p)   # the pool's members are this same list
+        self.dirty.discard(p)
+        dropped = self.drop_queued(p, reason)
+        for g in p.groups:
+            pool = self.pools.get(g)
+            if pool is not None and not pool.members:
+                dropped += self.drop_queued(pool, reason)
+        return dropped
+
     def raise_signal(self, signum: int, origin: str = "cli", wall: float | None = None,
                      policy: str | None = None) -> RaiseResult:
         """Route one raise. ``policy`` overrides the entry's ``on_full``; ``merge`` (timer-like
