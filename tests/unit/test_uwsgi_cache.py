@@ -1,0 +1,38 @@
+"""uWSGI's cache_* functions on sigsup.cache (sigsup/compat/uwsgi_cache.py): uWSGI's
+names, signatures and return values (None for a failure), bytes keys."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from sigsup.cache import CacheFull
+from sigsup.compat import uwsgi_cache as u
+from tests.unit.test_cache import tree  # noqa: F401 - the fixture
+
+
+def test_signatures_are_uwsgis() -> None:
+    sig = {n: list(inspect.signature(getattr(u, n)).parameters) for n in u.__all__}
+    assert sig == {
+        "cache_get": ["key", "cache"], "cache_set": ["key", "value", "expires", "cache"],
+        "cache_update": ["key", "value", "expires", "cache"], "cache_del": ["key", "cache"],
+        "cache_exists": ["key", "cache"], "cache_clear": ["cache"], "cache_keys": ["cache"],
+    }
+
+
+def test_the_functions_map_onto_the_cache(tree) -> None:  # noqa: F811
+    assert u.cache_get("k") is None
+    assert u.cache_set("k", "v") is True
+    assert u.cache_set("k", "w") is None            # exists: uWSGI's failure value
+    assert u.cache_get("k") == b"v"
+    assert u.cache_update("k", b"w") is True and u.cache_get("k") == b"w"
+    assert u.cache_exists("k") is True and u.cache_exists("nope") is None
+    assert u.cache_keys() == [b"k"]
+    assert u.cache_del("k") is True and u.cache_del("k") is None
+    u.cache_set("a", "1", 0, "small")
+    u.cache_set("b", "2", 0, "small")
+    assert sorted(u.cache_keys("small")) == [b"a", b"b"]
+    with pytest.raises(CacheFull, match="'small' is full"):
+        u.cache_set("c", "3", 0, "small")
+    assert u.cache_clear("small") is True and u.cache_keys("small") == []
