@@ -18,7 +18,7 @@ import builtins
 import math
 from typing import Any
 
-from .shared import caches, check_name
+from .shared import Caches, Handle, caches, check_name
 from .table import MAX_KEY, CacheFull
 
 __all__ = ["CacheFull", "clear", "delete", "exists", "get", "keys", "set", "stats", "update"]
@@ -51,22 +51,35 @@ def _expiry(expires: Any, now: float) -> float:
     return now + expires if expires else 0.0
 
 
+def _handle(cs: Caches, name: str | None) -> Handle:
+    h = cs.handles.get("default" if name is None else name)   # fast: a cache open here
+    return h if h is not None else cs.get(check_name(name))
+
+
 def get(key: str | bytes, name: str | None = None) -> bytes | None:
     """The value of ``key``, or None (absent or expired)."""
-    k = _key(key)
+    k = key.encode("utf-8", "surrogateescape") if type(key) is str and 0 < len(key) <= 62 \
+        else _key(key)   # up to 62 characters, utf-8 needs at most 248 bytes
     cs = caches()
-    with cs.get(check_name(name)).locked() as t:
+    h = _handle(cs, name)
+    t = h.acquire()
+    try:
         return t.get(k, cs.clock())
+    finally:
+        h.release()
 
 
 def _put(key: Any, value: Any, expires: Any, name: str | None, replace: bool) -> bool:
     k, v = _key(key), _value(value)
     cs = caches()
-    h = cs.get(check_name(name))
+    h = _handle(cs, name)
     now = cs.clock()
-    at = _expiry(expires, now)
-    with h.locked() as t:
+    at = _expiry(expires, now) if expires else 0.0
+    t = h.acquire()
+    try:
         return t.put(k, v, at, now, replace=replace)
+    finally:
+        h.release()
 
 
 def set(key: str | bytes, value: bytes | str, expires: float = 0,  # noqa: A001

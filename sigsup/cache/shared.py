@@ -70,22 +70,32 @@ class Handle:
         self.declared = declared
         self.tlock = threading.Lock()
 
+    def acquire(self) -> Table:
+        """Take the cache's lock (this thread, then this process); the table to work on.
+        (``flock`` is retried on EINTR by Python itself.)"""
+        self.tlock.acquire()
+        if self.fd >= 0:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            except BaseException:
+                self.tlock.release()
+                raise
+        return self.table
+
+    def release(self) -> None:
+        try:
+            if self.fd >= 0:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.tlock.release()
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[Table]:
-        with self.tlock:
-            if self.fd < 0:
-                yield self.table
-                return
-            while True:
-                try:
-                    fcntl.flock(self.fd, fcntl.LOCK_EX)
-                    break
-                except InterruptedError:
-                    continue
-            try:
-                yield self.table
-            finally:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        t = self.acquire()
+        try:
+            yield t
+        finally:
+            self.release()
 
     def reopen_lock(self) -> None:
         """After fork: a descriptor of this process's own, and a fresh thread lock."""
