@@ -9,9 +9,14 @@ Layout (little endian, all offsets fixed by the bounds written in the header)::
     header      32 unsigned 64-bit words: magic, bounds, counts, counters (H_* below)
     index       NINDEX int32: 0 empty, -1 deleted, k+1 item slot k (open addressing,
                 linear probing on the key's crc32; NINDEX is a power of two >= 2 x items)
-    free        ITEMS int32: a stack of the free item slots (FREE_TOP of them)
-    slots       ITEMS x SLOT bytes: crc32 u32, key length u16, value length u32 and the
+    free        ITEMS+1 int32: a stack of the free item slots (FREE_TOP of them)
+    slots       ITEMS+1 x SLOT bytes: crc32 u32, key length u16, value length u32 and the
                 expiry time f64 (0: never), then the key, then the value
+
+A set writes the entry into a free slot first and then points the index at it with one
+aligned 4-byte store (a replaced entry's old slot is freed after): a process killed in the
+middle of a set (harakiri, SIGKILL; the kernel drops its lock) leaves the old entry or the new
+one, never a mix. One slot more than ``items`` makes that possible when the cache is full.
 
 Bounds: at most ``items`` entries, ``max_bytes`` of keys and values together, a value of at
 most ``max_item_bytes``, a key of at most ``MAX_KEY`` bytes. A set that would pass a bound
@@ -75,7 +80,8 @@ def _slot_size(max_item_bytes: int) -> int:
 
 def size_for(b: Bounds) -> int:
     """The bytes of a buffer holding a cache with bounds ``b``."""
-    return HEADER + 4 * (_nindex(b.items) + b.items) + b.items * _slot_size(b.max_item_bytes)
+    return (HEADER + 4 * (_nindex(b.items) + b.items + 1)
+            + (b.items + 1) * _slot_size(b.max_item_bytes))
 
 
 def format_buffer(buf: Any, b: Bounds, owner: int) -> None:
@@ -88,10 +94,11 @@ def format_buffer(buf: Any, b: Bounds, owner: int) -> None:
     head[H_NINDEX] = nindex
     head[H_SLOT] = _slot_size(b.max_item_bytes)
     head[H_OWNER] = owner
-    free = memoryview(buf)[HEADER + 4 * nindex:HEADER + 4 * (nindex + b.items)].cast("i")
-    for i in range(b.items):
-        free[i] = b.items - 1 - i
-    head[H_FREE_TOP] = b.items
+    total = b.items + 1
+    free = memoryview(buf)[HEADER + 4 * nindex:HEADER + 4 * (nindex + total)].cast("i")
+    for i in range(total):
+        free[i] = total - 1 - i
+    head[H_FREE_TOP] = total
     head.release()
     free.release()
     memoryview(buf)[:HEADER].cast("Q")[H_MAGIC] = MAGIC   # last: the table is whole
@@ -114,8 +121,8 @@ class Table:
         self.bounds = Bounds(h[H_ITEMS], h[H_MAX_BYTES], h[H_MAX_ITEM])
         self.index = memoryview(buf)[HEADER:HEADER + 4 * self.nindex].cast("i")
         f0 = HEADER + 4 * self.nindex
-        self.free = memoryview(buf)[f0:f0 + 4 * self.items].cast("i")
-        self.slots0 = f0 + 4 * self.items
+        self.free = memoryview(buf)[f0:f0 + 4 * (self.items + 1)].cast("i")
+        self.slots0 = f0 + 4 * (self.items + 1)
 
     @property
     def owner(self) -> int:
@@ -207,21 +214,24 @@ class Table:
                             f"cache {self.name!r} is full: {self.head[H_USED]} of its "
                             f"max_bytes ({b.max_bytes}) used, {need} more needed; delete "
                             f"some, or raise [caches.{self.name}] max_bytes")
-        if slot < 0:
-            top = self.head[H_FREE_TOP] - 1
-            slot = self.free[top]
-            self.head[H_FREE_TOP] = top
-            if self.index[pos] == DELETED:
-                self.head[H_TOMBS] -= 1
-            self.index[pos] = slot + 1
-            self.head[H_COUNT] += 1
-        else:
-            self.head[H_REPLACED] += 1
-        off = self.slots0 + slot * self.slot
+        top = self.head[H_FREE_TOP] - 1
+        new = self.free[top]
+        self.head[H_FREE_TOP] = top
+        off = self.slots0 + new * self.slot
         ITEM.pack_into(self.buf, off, crc, len(key), len(value), expires_at)
         k0 = off + ITEM_HEAD
         self.buf[k0:k0 + len(key)] = key
         self.buf[k0 + len(key):k0 + need] = value
+        if slot < 0:
+            if self.index[pos] == DELETED:
+                self.head[H_TOMBS] -= 1
+            self.index[pos] = new + 1          # the entry appears whole
+            self.head[H_COUNT] += 1
+        else:
+            self.index[pos] = new + 1          # the new entry replaces the old whole
+            self.free[top] = slot
+            self.head[H_FREE_TOP] = top + 1
+            self.head[H_REPLACED] += 1
         self.head[H_USED] += need - old
         self.head[H_SETS] += 1
         return True

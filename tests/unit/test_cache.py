@@ -267,3 +267,37 @@ def test_config_caches_are_strictly_validated() -> None:
             make_config(body, d)
         got = [(p.key, p.message) for p in info.value.problems]
         assert any(where in k and what in m for k, m in got), (body, got)
+
+
+def test_threads_of_one_process_queue_for_the_cache(tree) -> None:
+    import threading
+
+    def work(t: int) -> None:
+        for i in range(300):
+            cache.update(f"t{t}-{i % 50}", str(i))
+            assert cache.get(f"t{t}-{i % 50}") == str(i).encode()
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert len(cache.keys()) == 200
+    st = cache.stats()
+    assert st["items"] == 200 and st["sets"] == 1200 and st["hits"] == 1200
+
+
+def test_a_replace_in_a_full_cache_writes_a_spare_slot_then_swaps() -> None:
+    """The index moves to a whole new entry; the old slot is freed after (so a process
+    killed mid-set leaves the old value or the new, never a mix)."""
+    t = table(items=2)
+    t.put(b"a", b"old", 0, 0, replace=False)
+    t.put(b"b", b"x", 0, 0, replace=False)
+    before = [t.index[i] for i in range(t.nindex) if t.index[i] > 0]
+    t.put(b"a", b"new", 0, 0, replace=True)
+    after = [t.index[i] for i in range(t.nindex) if t.index[i] > 0]
+    assert sorted(before) != sorted(after) and len(after) == 2
+    assert t.get(b"a", 0) == b"new" and t.get(b"b", 0) == b"x"
+    for i in range(50):          # the spare slot keeps coming back
+        t.put(b"a", b"%d" % i, 0, 0, replace=True)
+    assert t.get(b"a", 0) == b"49" and t.stats()["items"] == 2
