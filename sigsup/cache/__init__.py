@@ -6,6 +6,7 @@ master.py the master's side (the files made before fork, the figures of ``sigsup
 
 from __future__ import annotations
 
-from .api import CacheFull, clear, delete, exists, get, keys, set, stats, update
+from .api import CacheFull, clear, delete, exists, get, incr, keys, number, set, stats, update
 
-__all__ = ["CacheFull", "clear", "delete", "exists", "get", "keys", "set", "stats", "update"]
+__all__ = ["CacheFull", "clear", "delete", "exists", "get", "incr", "keys", "number", "set",
+           "stats", "update"]

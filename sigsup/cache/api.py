@@ -21,7 +21,8 @@ from typing import Any
 from .shared import Caches, Handle, caches, check_name
 from .table import MAX_KEY, CacheFull
 
-__all__ = ["CacheFull", "clear", "delete", "exists", "get", "keys", "set", "stats", "update"]
+__all__ = ["CacheFull", "clear", "delete", "exists", "get", "incr", "keys", "number", "set",
+           "stats", "update"]
 
 
 def _key(key: Any) -> bytes:
@@ -127,3 +128,32 @@ def stats(name: str | None = None) -> dict[str, int]:
     """items, bytes, bounds and counters (hits, misses, full refusals...) of one cache."""
     with caches().get(check_name(name)).locked() as t:
         return t.stats()
+
+
+def incr(key: str | bytes, delta: int = 1, expires: float = 0, name: str | None = None,
+         op: str = "inc") -> int:
+    """Add ``delta`` to the 64-bit number under ``key`` (0 if absent) in one step, shared
+    by every process: a counter with no lost update. ``op`` may also be "dec", "mul" or
+    "div" (uWSGI's cache_dec, cache_mul, cache_div). The new value."""
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise TypeError(f"a cache number changes by an int, not {type(delta).__name__}")
+    k = _key(key)
+    cs = caches()
+    h = _handle(cs, name)
+    now = cs.clock()
+    at = _expiry(expires, now) if expires else 0.0
+    t = h.acquire()
+    try:
+        return t.number(k, op, delta, at, now)
+    finally:
+        h.release()
+
+
+def number(key: str | bytes, name: str | None = None) -> int | None:
+    """The number ``incr`` keeps under ``key``, or None."""
+    v = get(key, name)
+    if v is None:
+        return None
+    if len(v) != 8:
+        raise ValueError(f"the value of {key!r} is {len(v)} bytes, not an 8-byte number")
+    return int.from_bytes(v, "little", signed=True)

@@ -236,6 +236,32 @@ class Table:
         self.head[H_SETS] += 1
         return True
 
+    def number(self, key: bytes, op: str, operand: int, expires_at: float, now: float) -> int:
+        """Apply ``op`` ("inc", "dec", "mul", "div") to the signed 64-bit number stored
+        under ``key`` (8 bytes, little endian; a missing key counts as 0) in one step under
+        the caller's lock; the new value. A value that is not 8 bytes is a ValueError."""
+        cur = self.get(key, now)
+        n = 0
+        if cur is not None:
+            if len(cur) != 8:
+                raise ValueError(f"cache {self.name!r}: the value of {key!r} is {len(cur)} "
+                                 "bytes, not an 8-byte number (set by cache_inc and friends)")
+            n = int.from_bytes(cur, "little", signed=True)
+        if op == "inc":
+            n += operand
+        elif op == "dec":
+            n -= operand
+        elif op == "mul":
+            n *= operand
+        elif op == "div":
+            q = abs(n) // abs(operand)                         # ZeroDivisionError for 0
+            n = q if (n < 0) == (operand < 0) else -q          # truncated, as C does
+        else:
+            raise ValueError(f"unknown operation {op!r}")
+        n = (n + 2**63) % 2**64 - 2**63                       # wraps as int64 does
+        self.put(key, n.to_bytes(8, "little", signed=True), expires_at, now, replace=True)
+        return n
+
     def delete(self, key: bytes, now: float) -> bool:
         slot, pos, _crc = self._live(key, now)
         if slot < 0:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sigsup import cache as _cache
 
-__all__ = ["cache_clear", "cache_del", "cache_exists", "cache_get", "cache_keys",
-           "cache_set", "cache_update"]
+__all__ = ["cache_clear", "cache_dec", "cache_del", "cache_div", "cache_exists", "cache_get",
+           "cache_inc", "cache_keys", "cache_mul", "cache_num", "cache_set", "cache_update"]
 
 
 def cache_get(key: str | bytes, cache: str | None = None) -> bytes | None:
@@ -44,3 +44,32 @@ def cache_clear(cache: str | None = None) -> bool:
 
 def cache_keys(cache: str | None = None) -> list[bytes]:
     return [k.encode("utf-8", "surrogateescape") for k in _cache.keys(cache)]
+
+
+# uWSGI's numbers in the cache: a signed 64-bit value, changed in one step under the lock
+def cache_inc(key: str | bytes, amount: int = 1, expires: float = 0,
+              cache: str | None = None) -> bool:
+    _cache.incr(key, amount, expires, cache, op="inc")
+    return True
+
+
+def cache_dec(key: str | bytes, amount: int = 1, expires: float = 0,
+              cache: str | None = None) -> bool:
+    _cache.incr(key, amount, expires, cache, op="dec")
+    return True
+
+
+def cache_mul(key: str | bytes, amount: int = 2, expires: float = 0,
+              cache: str | None = None) -> bool:
+    _cache.incr(key, amount, expires, cache, op="mul")
+    return True
+
+
+def cache_div(key: str | bytes, amount: int = 2, expires: float = 0,
+              cache: str | None = None) -> bool:
+    _cache.incr(key, amount, expires, cache, op="div")
+    return True
+
+
+def cache_num(key: str | bytes, cache: str | None = None) -> int | None:
+    return _cache.number(key, cache)

@@ -301,3 +301,18 @@ def test_a_replace_in_a_full_cache_writes_a_spare_slot_then_swaps() -> None:
     for i in range(50):          # the spare slot keeps coming back
         t.put(b"a", b"%d" % i, 0, 0, replace=True)
     assert t.get(b"a", 0) == b"49" and t.stats()["items"] == 2
+
+
+def test_incr_is_one_step_across_processes(tree) -> None:
+    pid = os.fork()
+    if pid == 0:      # pragma: no cover - the child
+        for _ in range(1000):
+            cache.incr("hits")
+        os._exit(0)
+    for _ in range(1000):
+        cache.incr("hits")
+    assert os.waitpid(pid, 0)[1] == 0
+    assert cache.number("hits") == 2000
+    assert cache.incr("hits", -2000) == 0
+    with pytest.raises(TypeError):
+        cache.incr("hits", 1.5)

@@ -18,7 +18,30 @@ def test_signatures_are_uwsgis() -> None:
         "cache_get": ["key", "cache"], "cache_set": ["key", "value", "expires", "cache"],
         "cache_update": ["key", "value", "expires", "cache"], "cache_del": ["key", "cache"],
         "cache_exists": ["key", "cache"], "cache_clear": ["cache"], "cache_keys": ["cache"],
+        **{f"cache_{op}": ["key", "amount", "expires", "cache"]
+           for op in ("inc", "dec", "mul", "div")},
+        "cache_num": ["key", "cache"],
     }
+
+
+def test_numbers(tree) -> None:  # noqa: F811
+    assert u.cache_num("n") is None
+    assert u.cache_inc("n") is True and u.cache_num("n") == 1
+    u.cache_inc("n", 9)
+    u.cache_mul("n")
+    assert u.cache_num("n") == 20
+    u.cache_div("n", 3)
+    assert u.cache_num("n") == 6
+    u.cache_dec("n", 10)
+    assert u.cache_num("n") == -4
+    u.cache_div("n", 3)
+    assert u.cache_num("n") == -1           # truncated toward zero, as C does
+    assert len(u.cache_get("n")) == 8
+    u.cache_set("s", "text")
+    with pytest.raises(ValueError, match="not an 8-byte number"):
+        u.cache_inc("s")
+    with pytest.raises(ZeroDivisionError):
+        u.cache_div("n", 0)
 
 
 def test_the_functions_map_onto_the_cache(tree) -> None:  # noqa: F811
