@@ -18,7 +18,9 @@ def put(num: int) -> None:
 
 def read(num: int) -> None:
     got = cache.get("shared")
-    write(num, value=None if got is None else got.decode())
+    pre = cache.get("from-preload")
+    write(num, value=None if got is None else got.decode(),
+          preload=None if pre is None else pre.decode())
 
 
 def fill(num: int) -> None:
