@@ -4,6 +4,7 @@
 purpose: a set beyond a bound raises ``sigsup.cache.CacheFull`` naming the cache and the
 bound (uWSGI returns None and logs); a failed call returns None where uWSGI does, so
 ``if uwsgi.cache_set(...)`` code reads the same. Keys come back as bytes, like uWSGI's.
+Checked against uWSGI 2.0.31 (tests/e2e/test_cache_uwsgi.py runs the same calls under both).
 """
 
 from __future__ import annotations
@@ -71,5 +72,7 @@ def cache_div(key: str | bytes, amount: int = 2, expires: float = 0,
     return True
 
 
-def cache_num(key: str | bytes, cache: str | None = None) -> int | None:
-    return _cache.number(key, cache)
+def cache_num(key: str | bytes, cache: str | None = None) -> int:
+    """0 for a missing key, as uWSGI answers."""
+    n = _cache.number(key, cache)
+    return 0 if n is None else n
