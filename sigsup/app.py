@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sigsup import context
+from sigsup.cache.master import CacheExtension
 from sigsup.config import Config, ConfigError, load_config
 from sigsup.context import Identity
 from sigsup.master.log import Log
@@ -31,6 +32,7 @@ FEATURES: tuple[Feature, ...] = (
     Scheduler,          # timers, rb_timers, crons, file monitors
     SpoolExtension,     # spooler processes, jobs on disk
     MessageExtension,   # mule_msg / farm_msg queues
+    CacheExtension,     # the shared caches (files made before fork), their figures
 )
 
 

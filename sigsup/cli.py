@@ -359,5 +359,15 @@ def _add_proc_commands() -> None:
 
 _add_proc_commands()
 
+
+def _add_convert_commands() -> None:
+    """`sigsup convert` (sigsup/cli_convert.py)."""
+    from sigsup.cli_convert import COMMANDS
+    for cmd in COMMANDS:
+        main.add_command(cmd)
+
+
+_add_convert_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,9 +26,11 @@ from .fieldspec import setting, toml_keys
 __all__ = [
     "CRON_EVERY",
     "CRON_FIELDS",
+    "CACHE_SPAN_MAX",
     "MIN_TIMER_SECONDS",
     "MONITOR_EVENTS",
     "SECTIONS",
+    "CacheConfig",
     "Config",
     "CronConfig",
     "MonitorConfig",
@@ -198,6 +200,21 @@ class MonitorConfig:
                                   conv=c.boolean, default=False)
 
 
+# items x max_item_bytes: the size of a cache's (sparse) shared file, and of its mapping
+CACHE_SPAN_MAX = 16 * 1024**3
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    name: str = setting("NAME of [caches.NAME]", key=None)
+    items: int = setting("entries it holds at most", conv=c.integer, default=1000,
+                         lo=1, hi=1_000_000)
+    max_bytes: int = setting("bytes of keys and values it holds at most",
+                             conv=c.integer, default=16 * 1024**2, lo=1)
+    max_item_bytes: int = setting("the largest value, in bytes", conv=c.integer,
+                                  default=64 * 1024, lo=1, hi=64 * 1024**2)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path = setting("the config file", key=None)
@@ -211,6 +228,8 @@ class Config:
     rb_timers: tuple[TimerConfig, ...] = setting("[[rb_timers]]", default=())
     crons: tuple[CronConfig, ...] = setting("[[crons]]", default=())
     monitors: tuple[MonitorConfig, ...] = setting("[[monitors]]", default=())
+    caches: Mapping[str, CacheConfig] = setting("[caches.NAME]: shared caches",
+                                                default_factory=_empty_map)
 
     @property
     def base_dir(self) -> Path:

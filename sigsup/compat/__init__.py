@@ -1,0 +1,1 @@
+"""uWSGI compatibility: the functions of uWSGI's API, each mapped onto sigsup's own."""
