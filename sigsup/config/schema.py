@@ -211,6 +211,8 @@ class Config:
     rb_timers: tuple[TimerConfig, ...] = setting("[[rb_timers]]", default=())
     crons: tuple[CronConfig, ...] = setting("[[crons]]", default=())
     monitors: tuple[MonitorConfig, ...] = setting("[[monitors]]", default=())
+    options: Mapping[str, object] = setting(
+        "[options]: the application's own keys (uwsgi.opt)", default_factory=_empty_map)
 
     @property
     def base_dir(self) -> Path:
