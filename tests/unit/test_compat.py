@@ -69,3 +69,16 @@ def test_missing_names_raise_attribute_error_pointing_at_the_docs():
 def test_signal_number_refused_not_wrapped():
     with pytest.raises(ValueError):
         uw.register_signal(256, "", "x:y")
+
+
+def test_options_table_in_the_config(tmp_path):
+    from sigsup.config import ConfigError
+    from sigsup.config.loader import parse_config
+    cfg = parse_config('[options]\ngreeting = "hi"\nlevels = [1, 2]\nflag = true\n',
+                       tmp_path / "t.toml", env={})
+    assert dict(cfg.options) == {"greeting": "hi", "levels": (1, 2), "flag": True}
+    opt = options.opt(cfg)
+    assert (opt["greeting"], opt["levels"], opt["flag"]) == (b"hi", [b"1", b"2"], b"true")
+    assert opt["processes"] == b"1"
+    with pytest.raises(ConfigError, match=r"options\.nested"):
+        parse_config("[options.nested]\na = 1\n", tmp_path / "t.toml", env={})
