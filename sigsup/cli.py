@@ -82,6 +82,7 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
         click.echo("sigsup: --dashboard needs a terminal (without one, drop it)", err=True)
         sys.exit(EXIT_FAILED)
     log = Log(fmt=log_format, level="warning" if quiet else "debug" if verbose else "info")
+    _install_compat()
     # the file, then preload modules imported with this master's runtime installed (their
     # module-level sigsup calls reach it), then every handler path: all problems at once,
     # before anything forks
@@ -118,6 +119,7 @@ def check(config: str) -> None:
     from sigsup.app import load_master
     from sigsup.config import ConfigError, format_problems
     from sigsup.master.log import Log
+    _install_compat()
     try:
         # as in start: preload modules run against a master (this one never starts), so
         # their module-level registrations are checked too
@@ -338,6 +340,12 @@ def events(signum: int | None, process: str | None, socket_path: str | None,
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_NO_MASTER)
     sys.exit(code)
+
+
+def _install_compat() -> None:
+    """``import uwsgi`` / ``uwsgidecorators`` in this master and its children (sigsup/compat)."""
+    from sigsup.compat import install
+    install()
 
 
 def _add_spool_commands() -> None:

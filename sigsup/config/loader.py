@@ -31,7 +31,7 @@ from sigsup.importing import HandlerImportError, resolve
 from sigsup.routing.targets import MULES, WORKERS, TreeShape
 
 from . import caches as cache_sections
-from . import event_sources, sections
+from . import event_sources, options, sections
 from .lines import KeyPath
 from .problems import ConfigError, Problem, format_problems
 from .reader import BAD, Reader, unknown
@@ -136,6 +136,7 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
     crons = event_sources.crons(r, doc)
     monitors = event_sources.monitors(r, doc)
     caches = cache_sections.caches(r, r.section(doc, "caches"))
+    app_options = options.options(r, r.section(doc, "options"))
     # an event source's signal needs a table entry, or a process that can signal_wait
     if tree_ok and not (workers.count or mules.count
                         or any(sp.processes for sp in spoolers.values())):
@@ -152,7 +153,8 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
                     farms=MappingProxyType(farms), spoolers=MappingProxyType(spoolers),
                     signals=MappingProxyType(dict(sorted(signals.items()))),
                     timers=tuple(timers), rb_timers=tuple(rb_timers), crons=tuple(crons),
-                    monitors=tuple(monitors), caches=MappingProxyType(caches))
+                    monitors=tuple(monitors), caches=MappingProxyType(caches),
+                    options=MappingProxyType(app_options))
     return config, sup
 
 

@@ -230,6 +230,8 @@ class Config:
     monitors: tuple[MonitorConfig, ...] = setting("[[monitors]]", default=())
     caches: Mapping[str, CacheConfig] = setting("[caches.NAME]: shared caches",
                                                 default_factory=_empty_map)
+    options: Mapping[str, object] = setting(
+        "[options]: the application's own keys (uwsgi.opt)", default_factory=_empty_map)
 
     @property
     def base_dir(self) -> Path:

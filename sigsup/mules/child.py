@@ -37,6 +37,9 @@ class Inbox:
         self.handler: Any = None
         self.handler_path: str | None = None
         self.resolved = False
+        # for mules with no [mules] message_handler: set before fork by another module
+        # (``uwsgi.mule_msg_hook = fn``, sigsup/compat), called as fallback(message)
+        self.fallback: Any = None
 
 
 def _inbox() -> Inbox:
@@ -59,7 +62,7 @@ def _handler(inbox: Inbox) -> Any:
                 inbox.handler = resolve(path)
             except HandlerImportError as exc:
                 print(f"mule message handler {path}: {exc}", file=sys.stderr)
-    return inbox.handler
+    return inbox.handler if inbox.handler_path else inbox.fallback
 
 
 def run_call(loop: ChildLoop, frame: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigsup import context
 from sigsup.master.port import ChildMessage, Command, Extension, MasterPort
-from sigsup.mules.child import install_hooks
+from sigsup.mules.child import Inbox, install_hooks
 from sigsup.mules.payload import MAX_MESSAGE  # bytes of payload (a str is measured as UTF-8)
 from sigsup.routing.states import MasterState, ProcState
 from sigsup.routing.targets import MULES, farm_group
@@ -207,7 +207,10 @@ class MessageExtension(Extension):
             return ms.want_farms or not m.queue.name.startswith("farm:")
         if ms.programmed:
             return False
-        return m.kind == "call" or ms.push_msgs
+        # a fallback handler set in this process before fork (uwsgi.mule_msg_hook) is in
+        # every plain mule too: they take messages as they arrive, as with message_handler
+        return (m.kind == "call" or ms.push_msgs
+                or context.process().state(Inbox).fallback is not None)
 
     def _pick(self, queue: Queue, m: Msg) -> MuleState | None:
         best = None

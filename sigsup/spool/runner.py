@@ -100,6 +100,15 @@ class Picker:
         return max(0.005, t)
 
 
+class Fallback:
+    """The handler of a spooler with no ``handler`` configured, set by another module of
+    this process before fork (``uwsgi.spooler = fn``, sigsup/compat): ``fn(job)`` returns
+    what a handler returns (``context.process().state(Fallback)``)."""
+
+    def __init__(self) -> None:
+        self.fn: Any = None
+
+
 class Spooler:
     def __init__(self, loop: ChildLoop) -> None:
         self.loop = loop
@@ -223,10 +232,12 @@ class Spooler:
                                  "spooler (import its module in [supervisor] preload)")
             call = _task_call(fn, job)
         else:
-            if self.handler is None:
+            handler = self.handler
+            if handler is None and self.handler_error is None:
+                handler = context.process().state(Fallback).fn
+            if handler is None:
                 return "error", (self.handler_error
                                  or f"spooler {self.name!r} has no handler configured")
-            handler = self.handler
 
             def call() -> Any:
                 return handler(job)
