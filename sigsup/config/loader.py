@@ -134,11 +134,12 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
     rb_timers = event_sources.timers(r, doc, "rb_timers", "rb_timer")
     crons = event_sources.crons(r, doc)
     monitors = event_sources.monitors(r, doc)
+    pgnotify = event_sources.pgnotify(r, doc, env)
     # an event source's signal needs a table entry, or a process that can signal_wait
     if tree_ok and not (workers.count or mules.count
                         or any(sp.processes for sp in spoolers.values())):
         for name, items in (("timers", timers), ("rb_timers", rb_timers), ("crons", crons),
-                            ("monitors", monitors)):
+                            ("monitors", monitors), ("pgnotify", pgnotify)):
             for i, src in enumerate(items):
                 if isinstance(src.signal, int) and src.signal not in signals:
                     r.err((name, i, "signal"),
@@ -150,7 +151,7 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
                     farms=MappingProxyType(farms), spoolers=MappingProxyType(spoolers),
                     signals=MappingProxyType(dict(sorted(signals.items()))),
                     timers=tuple(timers), rb_timers=tuple(rb_timers), crons=tuple(crons),
-                    monitors=tuple(monitors))
+                    monitors=tuple(monitors), pgnotify=tuple(pgnotify))
     return config, sup
 
 
