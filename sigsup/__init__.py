@@ -41,7 +41,8 @@ __all__ = [
     "SigsupError",
     # signals
     "RaiseResult", "masterpid", "mule_id", "raising", "register_signal", "signal",
-    "signal_received", "signal_registered", "signal_wait", "unregister_signal", "worker_id",
+    "signal_payload", "signal_received", "signal_registered", "signal_wait", "unregister_signal",
+    "worker_id",
     # event sources
     "EventHandle", "add_cron", "add_file_monitor", "add_rb_timer", "add_timer", "list_events",
     "remove_event",
@@ -75,14 +76,27 @@ def _refusal(signum: int, result: dict[str, Any]) -> SignalRefused:
     return SignalRefused(f"signal {signum} refused ({reasons})", result)
 
 
-def signal(num: int) -> RaiseResult:
+def signal(num: int, payload: Any = None) -> RaiseResult:
     """Raise signal ``num`` (0..255) into the tree.
 
     Returns a RaiseResult once the master has routed it (queued or sent to its recipients);
     raises SignalRefused when the master refused it for any recipient (the exception's
     ``result`` says which), ValueError for a number outside 0..255.
+
+    ``payload``: a JSON value (str, number, list, dict; at most 64 KiB encoded) that each
+    handler of this raise gets, from ``sigsup.signal_payload()`` or as its second argument
+    (a handler taking two positional arguments is called ``handler(signum, payload)``). A
+    raise with a payload is never coalesced with another.
     """
     check_signum(num)
+    if payload is not None:
+        try:
+            reply = client_runtime.current().call("raise", signum=num, payload=payload)
+        except CommandFailed as exc:
+            if "result" not in exc.reply:
+                raise
+            raise _refusal(num, exc.reply["result"]) from None
+        return RaiseResult.from_dict(reply["result"])
     result = client_runtime.current().raise_signal(num)
     if result.get("refused"):
         raise _refusal(num, result)
@@ -204,6 +218,12 @@ def signal_wait(signum: int | None = None, timeout: float | None = None) -> int 
     if wait is None:
         raise NotInSigsup("signal_wait works only inside a worker, mule or spooler process")
     return wait(signum, timeout)
+
+
+def signal_payload() -> Any:
+    """The payload of the signal whose handler runs now in this process (``None`` when its
+    raise carried none, or outside a handler)."""
+    return getattr(context.process().runtime, "payload", None)
 
 
 def signal_received() -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sigsup import client_runtime, context
 from sigsup.errors import MasterGone, NotInSigsup
-from sigsup.protocol.frames import RUN, pack_json
+from sigsup.protocol.frames import RUN, pack_json, run_payload
 from sigsup.routing.table import check_signum
 
 __all__ = ["signal_wait"]
@@ -65,7 +65,7 @@ async def signal_wait(signum: int | None = None, timeout: float | None = None) -
                 continue
             if f[0] == RUN:
                 try:
-                    got = rt.run(f[1], f[3], waiting=want)
+                    got = rt.run(f[1], f[3], waiting=want, payload=run_payload(f))
                 except BaseException as exc:   # a handler's SystemExit, say
                     fut.set_exception(exc)
                     return

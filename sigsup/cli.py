@@ -137,10 +137,13 @@ def check(config: str) -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for the answer (with --wait: for every recipient).")
 @click.option("--json", "as_json", is_flag=True, help="Print the master's answer as JSON.")
+@click.option("--payload", metavar="TEXT", help="A text payload its handlers get "
+              "(sigsup.signal_payload()).")
+@click.option("--payload-json", metavar="JSON", help="A JSON payload its handlers get.")
 @socket_option
 @config_option
-def raise_(signum: str, wait: bool, timeout: float, as_json: bool, socket_path: str | None,
-           config_path: str | None) -> None:
+def raise_(signum: str, wait: bool, timeout: float, as_json: bool, payload: str | None,
+           payload_json: str | None, socket_path: str | None, config_path: str | None) -> None:
     """Raise signal SIGNUM (0..255) and print what the master did with it.
 
     Exit 0 when routed (with --wait: handled everywhere), 1 when a handler failed,
@@ -159,9 +162,21 @@ def raise_(signum: str, wait: bool, timeout: float, as_json: bool, socket_path: 
     except ValueError as exc:   # "signal N is out of range: signal numbers are 0..255"
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
+    msg: dict[str, object] = {"cmd": "raise", "signum": num, "wait": wait}
+    if payload is not None and payload_json is not None:
+        click.echo("sigsup: give --payload or --payload-json, not both", err=True)
+        sys.exit(EXIT_REFUSED)
+    if payload is not None:
+        msg["payload"] = payload
+    elif payload_json is not None:
+        try:
+            msg["payload"] = json.loads(payload_json)
+        except ValueError as exc:
+            click.echo(f"sigsup: --payload-json is not JSON: {exc}", err=True)
+            sys.exit(EXIT_REFUSED)
     path = _socket(socket_path, config_path)
     try:
-        reply = _request(path, {"cmd": "raise", "signum": num, "wait": wait}, timeout)
+        reply = _request(path, msg, timeout)
     except SystemExit:
         raise
     result = reply.get("result")

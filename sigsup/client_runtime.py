@@ -43,7 +43,7 @@ class ClientRuntime:
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         reply = self._request(self.path, {"cmd": cmd, **args}, self.timeout)
         if not reply.get("ok"):
-            raise CommandFailed(str(reply.get("error", "the master refused")))
+            raise CommandFailed(str(reply.get("error", "the master refused")), reply)
         return reply
 
     def raise_signal(self, signum: int) -> dict[str, Any]:

@@ -26,4 +26,8 @@ class MasterGone(SigsupError, ConnectionError):
 
 
 class CommandFailed(SigsupError):
-    """The master answered a request with an error."""
+    """The master answered a request with an error; ``reply`` is its whole answer."""
+
+    def __init__(self, message: str, reply: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply or {}

@@ -96,7 +96,7 @@ class ChildChannel:
         f = self._await(lambda f: f[0] == JSON and f[4].get("t") == "reply" and f[4].get("rid") == rid)
         reply = f[4]
         if not reply.get("ok"):
-            raise CommandFailed(str(reply.get("error", "the master refused")))
+            raise CommandFailed(str(reply.get("error", "the master refused")), reply)
         return reply
 
     def raise_signal(self, signum: int) -> dict[str, Any]:

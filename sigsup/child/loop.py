@@ -8,6 +8,7 @@ runs its callable instead and handles signals only while it waits in ``signal_wa
 from __future__ import annotations
 
 import ctypes
+import inspect
 import os
 import signal
 import socket
@@ -31,9 +32,25 @@ from sigsup.protocol.frames import (
     RUN,
     pack,
     pack_json,
+    run_payload,
 )
 
 PR_SET_PDEATHSIG = 1
+
+
+def takes_payload(fn: Callable[..., Any]) -> bool:
+    """Whether a handler is called ``fn(signum, payload)``: it has two positional
+    parameters and the second has no default (``def h(signum, payload)``); any other
+    handler is called ``fn(signum)`` and reads ``sigsup.signal_payload()``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):   # a builtin without a signature
+        return False
+    positional = [p for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return False
+    return len(positional) >= 2 and positional[1].default is inspect.Parameter.empty
 
 
 class ForkPrep:
@@ -83,7 +100,9 @@ class ChildLoop:
         self.channel = channel
         self.identity = channel.identity
         self.handlers = dict(handlers)
-        self.cache: dict[int, tuple[str, Callable[..., Any]]] = {}
+        # signum -> (path, handler, whether it takes the payload as a second argument)
+        self.cache: dict[int, tuple[str, Callable[..., Any], bool]] = {}
+        self.payload: Any = None   # of the handler running now: sigsup.signal_payload()
         self.in_handler = 0
         self.stop_requested = False
         self.last_received = -1
@@ -127,7 +146,7 @@ class ChildLoop:
         """Handle one frame; returns the signal number of a RUN frame."""
         ftype = f[0]
         if ftype == RUN:
-            self.run(f[1], f[3], waiting=None)
+            self.run(f[1], f[3], waiting=None, payload=run_payload(f))
             return f[1]
         if ftype == JSON:
             self.on_json(f[4])
@@ -148,35 +167,47 @@ class ChildLoop:
                 hook(self, msg)
 
     def handler_for(self, signum: int) -> Callable[..., Any] | None:
+        hit = self._handler(signum)
+        return None if hit is None else hit[0]
+
+    def _handler(self, signum: int) -> tuple[Callable[..., Any], bool] | None:
         path = self.handlers.get(signum)
         if path is None:
             return None
         hit = self.cache.get(signum)
         if hit is not None and hit[0] == path:
-            return hit[1]
+            return hit[1], hit[2]
         fn = resolve(path)
-        self.cache[signum] = (path, fn)
-        return fn
+        two = takes_payload(fn)
+        self.cache[signum] = (path, fn, two)
+        return fn, two
 
-    def run(self, signum: int, rid: int, waiting: int | None) -> bool:
+    def run(self, signum: int, rid: int, waiting: int | None, payload: Any = None) -> bool:
         """Run the handler of one RUN frame and report DONE. True when it counts as received
-        by a ``signal_wait(waiting)`` caller."""
+        by a ``signal_wait(waiting)`` caller. ``payload``: the raise's, if it carried one
+        (``sigsup.signal_payload()`` while the handler runs)."""
         try:
-            fn = self.handler_for(signum)
+            hit = self._handler(signum)
         except HandlerImportError as exc:
             self._done_failed(signum, rid, f"handler not importable: {exc}")
             print(f"signal {signum}: {exc}", file=sys.stderr)
             return False
-        if fn is None:
+        if hit is None:
             if waiting is not None and waiting in (-1, signum):
                 self.last_received = signum
+                self.payload = payload   # for the signal_wait caller to read
                 self.channel.send(pack(DONE, signum, DONE_OK, rid))
                 return True
             self.channel.send(pack(DONE, signum, DONE_NO_HANDLER, rid))
             return False
+        fn, two = hit
         self.in_handler += 1
+        outer, self.payload = self.payload, payload
         try:
-            fn(signum)
+            if two:
+                fn(signum, payload)
+            else:
+                fn(signum)
         except Exception as exc:
             print(f"signal {signum}: handler {self.handlers.get(signum)} raised:", file=sys.stderr)
             tb = exc.__traceback__
@@ -187,6 +218,7 @@ class ChildLoop:
             self.channel.send(pack(DONE, signum, DONE_OK, rid))
         finally:
             self.in_handler -= 1
+            self.payload = outer
         self.last_received = signum
         return waiting is not None and waiting in (-1, signum)
 
@@ -210,7 +242,7 @@ class ChildLoop:
                 if f is None:
                     return None
                 if f[0] == RUN:
-                    if self.run(f[1], f[3], waiting=want):
+                    if self.run(f[1], f[3], waiting=want, payload=run_payload(f)):
                         return f[1]
                 else:
                     self.dispatch(f)

@@ -128,7 +128,7 @@ class Commands:
 
     def cmd_raise(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = _signum(msg)
-        res = self.m.raise_signal(signum, origin)
+        res = self.m.raise_signal(signum, origin, payload=msg.get("payload"))
         reply: dict[str, Any] = {"ok": not res.refused, "result": res.as_dict()}
         if res.refused:
             reply["error"] = "; ".join(why if who == "master" else f"{who}: {why}"

@@ -60,6 +60,7 @@ from sigsup.protocol.frames import (
     READY,
     ProtocolError,
     pack_json,
+    payload_problem,
 )
 from sigsup.routing.proc import Proc
 from sigsup.routing.result import RaiseResult
@@ -387,13 +388,18 @@ class Master(MasterPort):
 
     # -- raising (the one path of every raise) ---------------------------------------------
 
-    def raise_signal(self, signum: int, origin: str, policy: str | None = None) -> RaiseResult:
+    def raise_signal(self, signum: int, origin: str, policy: str | None = None,
+                     payload: object = None) -> RaiseResult:
+        problem = None if payload is None else payload_problem(payload)
         if self._state not in ACCEPTS_RAISES:
             res = RaiseResult.refused_by(signum, "master", f"the master is {self._state}")
+        elif problem is not None:
+            res = RaiseResult.refused_by(signum, "master", problem)
         else:
-            res = self.router.raise_signal(signum, origin, self.os.time(), policy)
+            res = self.router.raise_signal(signum, origin, self.os.time(), policy, payload)
         if self.listeners:
-            self.emit("raise", origin=origin, **res.as_dict())   # as_dict has id, signum
+            extra = {} if payload is None or problem else {"payload": payload}
+            self.emit("raise", origin=origin, **res.as_dict(), **extra)   # id, signum...
         return res
 
     # -- POSIX signals and exits -----------------------------------------------------------

@@ -88,11 +88,15 @@ class MasterPort(ABC):
     # -- signals ---------------------------------------------------------------------------
 
     @abstractmethod
-    def raise_signal(self, signum: int, origin: str, policy: str | None = None) -> RaiseResult:
+    def raise_signal(self, signum: int, origin: str, policy: str | None = None,
+                     payload: object = None) -> RaiseResult:
         """Route ``signum`` (checked 0..255 by the caller) raised by ``origin``: refused by
         the master when it does not accept raises, else what the router did; the ``raise``
         event is emitted here. Every raise of the tree goes through this one method.
-        ``policy`` overrides the entry's ``on_full`` (event sources raise with "merge")."""
+        ``policy`` overrides the entry's ``on_full`` (event sources raise with "merge").
+        ``payload``: a JSON value (at most frames.MAX_PAYLOAD bytes encoded) each handler
+        gets (``sigsup.signal_payload()``, or a second argument); a raise that carries one
+        is never coalesced, and one that is not JSON or too big is refused."""
 
     # -- processes -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ class MasterRuntime:
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         reply = self.commands.execute({"cmd": cmd, **args}, origin="master")
         if not reply.get("ok"):
-            raise CommandFailed(str(reply.get("error")))
+            raise CommandFailed(str(reply.get("error")), reply)
         return reply
 
     def raise_signal(self, signum: int) -> dict[str, Any]:

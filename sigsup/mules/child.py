@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sigsup import context
 from sigsup.importing import HandlerImportError, resolve
 from sigsup.mules.payload import decode_payload
-from sigsup.protocol.frames import JSON, RUN, pack_json
+from sigsup.protocol.frames import JSON, RUN, pack_json, run_payload
 
 if TYPE_CHECKING:
     from sigsup.child.loop import ChildLoop
@@ -150,7 +150,7 @@ def get_msg(loop: ChildLoop, timeout: float | None, signals: bool,
                 _ack(loop, frame)
                 return decode_payload(frame)
             if f[0] == RUN:
-                loop.run(f[1], f[3], waiting=None)
+                loop.run(f[1], f[3], waiting=None, payload=run_payload(f))
             else:
                 loop.dispatch(f)
     finally:

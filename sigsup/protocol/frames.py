@@ -8,6 +8,8 @@ many frames and one ``send`` flush many, which is where the master's throughput 
     RAISE  child -> master   signum, a = the child's sequence number
     ACK    master -> child   signum, aux = recipients, a = sequence number, b = raise id
     RUN    master -> child   signum, a = raise id
+           (a raise with a payload goes as a JSON frame {"t": "run", "signum", "rid",
+           "payload"}; the reader hands it on as a RUN frame (RUN, signum, 1, rid, payload))
     DONE   child -> master   signum, aux = DONE_* status, a = raise id
     READY  child -> master   a = pid: the child finished its start-up and takes work
     JSON   either way        a = payload length; an object with a "t" field
@@ -22,6 +24,8 @@ from typing import Any
 HEADER = struct.Struct("<BBHII")
 HEADER_SIZE = HEADER.size
 MAX_JSON = 16 * 1024 * 1024
+MAX_PAYLOAD = 64 * 1024   # a signal's payload, JSON-encoded
+WITH_PAYLOAD = 1          # a RUN frame's aux when its b is the raise's payload
 
 RAISE = 1
 ACK = 2
@@ -53,6 +57,29 @@ def pack_json(obj: dict[str, Any]) -> bytes:
     if len(payload) > MAX_JSON:
         raise ProtocolError(f"message of {len(payload)} bytes is over the {MAX_JSON} limit")
     return _pack(JSON, 0, 0, len(payload), 0) + payload
+
+
+def pack_run(signum: int, rid: int, payload: Any) -> bytes:
+    """The RUN frame of a raise that carries a payload (``None``: the plain 12-byte one)."""
+    if payload is None:
+        return _pack(RUN, signum, 0, rid, 0)
+    return pack_json({"t": "run", "signum": signum, "rid": rid, "payload": payload})
+
+
+def payload_problem(payload: Any) -> str | None:
+    """Why ``payload`` cannot travel with a raise (not JSON, over MAX_PAYLOAD), or None."""
+    try:
+        size = len(json.dumps(payload, separators=(",", ":")).encode())
+    except (TypeError, ValueError) as exc:
+        return f"the payload is not JSON ({exc})"
+    if size > MAX_PAYLOAD:
+        return f"the payload is {size} bytes as JSON, over the {MAX_PAYLOAD} limit"
+    return None
+
+
+def run_payload(f: Frame) -> Any:
+    """The payload of a RUN frame (None when its raise carried none)."""
+    return f[4] if f[2] == WITH_PAYLOAD else None
 
 
 class FrameReader:
@@ -87,7 +114,11 @@ class FrameReader:
                     raise ProtocolError(f"bad JSON frame: {exc}") from None
                 if not isinstance(obj, dict):
                     raise ProtocolError("a JSON frame must hold an object")
-                append((JSON, 0, 0, a, obj))
+                if obj.get("t") == "run":   # a RUN with a payload
+                    append((RUN, int(obj["signum"]), WITH_PAYLOAD, int(obj["rid"]),
+                            obj.get("payload")))
+                else:
+                    append((JSON, 0, 0, a, obj))
                 pos = stop
             elif RAISE <= ftype <= READY:
                 append((ftype, signum, aux, a, b))

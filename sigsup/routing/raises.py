@@ -15,15 +15,17 @@ if TYPE_CHECKING:
 class Raise:
     """One raised signal, shared by all of its recipients."""
 
-    __slots__ = ("id", "signum", "entry", "pending", "watch", "origin")
+    __slots__ = ("id", "signum", "entry", "pending", "watch", "origin", "payload")
 
-    def __init__(self, rid: int, signum: int, entry: Entry, origin: str) -> None:
+    def __init__(self, rid: int, signum: int, entry: Entry, origin: str,
+                 payload: object = None) -> None:
         self.id = rid
         self.signum = signum
         self.entry = entry
         self.pending = 0                 # recipients that have not finished
         self.watch: Watch | None = None  # set when someone waits for the outcome
         self.origin = origin
+        self.payload = payload           # JSON value the handler gets, or None
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, HEADER, RUN
+from sigsup.protocol.frames import DONE_NO_HANDLER, DONE_OK, HEADER, RUN, pack_run
 from sigsup.routing.proc import Proc
 from sigsup.routing.raises import Raise
 from sigsup.routing.result import RaiseResult
@@ -106,18 +106,22 @@ class Router:
         return dropped
 
     def raise_signal(self, signum: int, origin: str = "cli", wall: float | None = None,
-                     policy: str | None = None) -> RaiseResult:
+                     policy: str | None = None, payload: object = None) -> RaiseResult:
         """Route one raise. ``policy`` overrides the entry's ``on_full``; ``merge`` (timer-like
-        sources) coalesces into an identical signal still queued even when there is room."""
+        sources) coalesces into an identical signal still queued even when there is room.
+        A raise with a ``payload`` (a JSON value its handlers get) is never coalesced: two
+        payloads are two messages, so at a full queue it is refused, not merged."""
         if type(signum) is not int or not 0 <= signum < SIGNALS:   # the usual case: no call
             check_signum(signum)
         entry = self.table.entries[signum]
         rid = self.next_id
         self.next_id = rid + 1 if rid < 0xFFFFFFFF else 1
-        r = Raise(rid, signum, entry, origin)
+        r = Raise(rid, signum, entry, origin, payload)
         res = RaiseResult(rid, signum, raise_=r)
         counters = entry.counters
         policy = policy or entry.on_full
+        if payload is not None and policy in ("coalesce", "merge"):
+            policy = "reject"
         counters.raised += 1
         counters.last_raised = wall
         self.raised_total += 1
@@ -241,7 +245,10 @@ class Router:
         return r
 
     def _send(self, p: Proc, r: Raise) -> None:
-        p.out += _pack(RUN, r.signum, 0, r.id, 0)   # ids are u32 already
+        if r.payload is None:
+            p.out += _pack(RUN, r.signum, 0, r.id, 0)   # ids are u32 already
+        else:
+            p.out += pack_run(r.signum, r.id, r.payload)
         p.inflight.append(r)
         p.sent_at.append(self.clock())
         r.pending += 1

@@ -209,3 +209,21 @@ if os.environ.get("E2E_FORK_MARK"):
             f.write(f"{os.getpid()}\n")
 
     os.register_at_fork(after_in_child=_mark_fork)
+
+
+# -- payloads ----------------------------------------------------------------------------
+
+def record_payload(sig: int) -> None:
+    """One-argument handler: reads the payload with sigsup.signal_payload()."""
+    write(sig, "payload", payload=sigsup.signal_payload())
+
+
+def record_payload_arg(sig: int, payload: object) -> None:
+    """Two-argument handler: gets the payload as its second argument."""
+    write(sig, "payload", payload=payload, from_api=sigsup.signal_payload())
+
+
+def raise_with_payload(sig: int) -> None:
+    """Raises 61 from a worker with a payload naming this process."""
+    res = sigsup.signal(61, payload={"from": sigsup.worker_id(), "n": [1, 2]})
+    write(sig, "raised", recipients=list(res.names))
