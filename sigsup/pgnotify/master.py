@@ -195,7 +195,7 @@ class PgNotify(Extension):
     # -- raising ---------------------------------------------------------------------------
 
     def _raise(self, s: EntryState, signum: int, data: dict[str, Any]) -> RaiseResult:
-        res = self.m.raise_signal(signum, s.label)
+        res = self.m.raise_signal(signum, s.label, payload=data)
         if res.refused and not res.recipients:
             s.refused += 1
             if s.refused == 1 or s.refused % WARN_EVERY == 0:
