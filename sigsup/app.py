@@ -22,6 +22,7 @@ from sigsup.master.loop import Master
 from sigsup.master.ossys import OsSys
 from sigsup.master.port import Feature
 from sigsup.mules.master import MessageExtension
+from sigsup.pgnotify.master import PgNotify
 from sigsup.routing.result import RaiseResult
 from sigsup.sources.scheduler import Scheduler
 from sigsup.spool.master import SpoolExtension
@@ -33,6 +34,7 @@ FEATURES: tuple[Feature, ...] = (
     SpoolExtension,     # spooler processes, jobs on disk
     MessageExtension,   # mule_msg / farm_msg queues
     CacheExtension,     # the shared caches (files made before fork), their figures
+    PgNotify,           # [[pgnotify]]: PostgreSQL LISTEN/NOTIFY, in a listener process
 )
 
 

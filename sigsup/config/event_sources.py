@@ -1,16 +1,21 @@
-"""The builders of the event sources: ``[[timers]]``, ``[[rb_timers]]``, ``[[crons]]`` and
-``[[monitors]]`` (see :mod:`sigsup.config.sections` for how a builder works)."""
+"""The builders of the event sources: ``[[timers]]``, ``[[rb_timers]]``, ``[[crons]]``,
+``[[monitors]]`` and ``[[pgnotify]]`` (see :mod:`sigsup.config.sections` for how a builder
+works)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import convert as c
 from .fieldspec import specs, toml_keys
+from .pgconvert import psycopg_missing
 from .reader import BAD, Reader, ok
-from .schema import CRON_EVERY, CRON_FIELDS, CronConfig, MonitorConfig, TimerConfig
+from .schema import CRON_EVERY, CRON_FIELDS, CronConfig, MonitorConfig, PgNotifyConfig, TimerConfig
 
-__all__ = ["crons", "monitors", "timers"]
+__all__ = ["crons", "monitors", "pgnotify", "timers"]
+
+PG_PARTS = ("host", "port", "dbname", "user")   # [[pgnotify]]'s alternative to dsn
 
 
 def timers(r: Reader, doc: dict, name: str, kind: str) -> list[TimerConfig]:
@@ -76,4 +81,51 @@ def monitors(r: Reader, doc: dict) -> list[MonitorConfig]:
                                      "(set wait_for_path = true to wait for it)")
         rest = r.values(t, p, MonitorConfig, skip=("path", "wait_for_path"))
         out.append(MonitorConfig(path=path, wait_for_path=wait, **rest))
+    return out
+
+
+def pgnotify(r: Reader, doc: dict, env: Mapping[str, str]) -> list[PgNotifyConfig]:
+    """``[[pgnotify]]``: dsn, or the parts; a password only through an environment variable."""
+    out: list[PgNotifyConfig] = []
+    entries = r.array_of_tables(doc, "pgnotify")
+    if not entries:
+        return out
+    missing = psycopg_missing()
+    if missing:
+        r.err(("pgnotify",), missing)
+        return out
+    from psycopg.conninfo import make_conninfo
+    seen: dict[tuple[str, str, int], int] = {}
+    for p, t in entries:
+        r.table(p, t, toml_keys(PgNotifyConfig), "[[pgnotify]]")
+        f = r.values(t, p, PgNotifyConfig)
+        parts = [k for k in PG_PARTS if k in t]
+        conninfo: Any = BAD
+        if "dsn" in t and parts:
+            r.err(p + (parts[0],), f"give either dsn or {'/'.join(PG_PARTS)}, not both")
+        elif "dsn" in t:
+            conninfo = f["dsn"]
+        elif parts:
+            if ok(*(f[k] for k in parts)):
+                conninfo = make_conninfo("", **{k: f[k] for k in parts})
+        else:
+            r.err(p, "needs a connection: dsn (e.g. 'postgresql://localhost/app') or "
+                     f"{', '.join(PG_PARTS)}")
+        pw = f["password_env"]
+        if pw not in (None, BAD) and pw not in env:
+            r.err(p + ("password_env",), f"the environment variable {pw} is not set "
+                                         "(it must hold the password when sigsup starts)")
+        delay, delay_max = f["reconnect_delay"], f["reconnect_delay_max"]
+        if ok(delay, delay_max) and delay_max < delay:
+            r.err(p + ("reconnect_delay_max",), f"must be at least reconnect_delay "
+                                                f"({c.num_text(delay)}), "
+                                                f"got {c.num_text(delay_max)}")
+        key = (conninfo, f["channel"], f["signal"])
+        if ok(*key):
+            if key in seen:
+                r.err(p + ("channel",), f"pgnotify[{seen[key]}] already raises signal "
+                                        f"{key[2]} for channel {key[1]!r} on this connection")
+            else:
+                seen[key] = p[1]
+        out.append(PgNotifyConfig(conninfo=conninfo, **f))
     return out

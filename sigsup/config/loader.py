@@ -137,11 +137,12 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
     monitors = event_sources.monitors(r, doc)
     caches = cache_sections.caches(r, r.section(doc, "caches"))
     app_options = options.options(r, r.section(doc, "options"))
+    pgnotify = event_sources.pgnotify(r, doc, env)
     # an event source's signal needs a table entry, or a process that can signal_wait
     if tree_ok and not (workers.count or mules.count
                         or any(sp.processes for sp in spoolers.values())):
         for name, items in (("timers", timers), ("rb_timers", rb_timers), ("crons", crons),
-                            ("monitors", monitors)):
+                            ("monitors", monitors), ("pgnotify", pgnotify)):
             for i, src in enumerate(items):
                 if isinstance(src.signal, int) and src.signal not in signals:
                     r.err((name, i, "signal"),
@@ -154,7 +155,7 @@ def _build(r: Reader, doc: dict, env: Mapping[str, str]) -> tuple[Config | None,
                     signals=MappingProxyType(dict(sorted(signals.items()))),
                     timers=tuple(timers), rb_timers=tuple(rb_timers), crons=tuple(crons),
                     monitors=tuple(monitors), caches=MappingProxyType(caches),
-                    options=MappingProxyType(app_options))
+                    options=MappingProxyType(app_options), pgnotify=tuple(pgnotify))
     return config, sup
 
 

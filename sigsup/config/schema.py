@@ -21,6 +21,7 @@ from sigsup.routing.targets import Target, TreeShape
 from sigsup.schedule.cron import UWSGI_FIELDS
 
 from . import convert as c
+from . import pgconvert as pg
 from .fieldspec import setting, toml_keys
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "CronConfig",
     "MonitorConfig",
     "MulesConfig",
+    "PgNotifyConfig",
     "SignalConfig",
     "SpoolerConfig",
     "SupervisorConfig",
@@ -216,6 +218,41 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class PgNotifyConfig:
+    """One ``[[pgnotify]]``: LISTEN on a PostgreSQL channel, each NOTIFY raises ``signal``."""
+
+    channel: str = setting("the channel LISTENed to (case kept)", conv=pg.pg_channel,
+                           required="required: the channel to LISTEN on, e.g. 'orders'")
+    signal: int = setting("the signal each notification raises", conv=c.signal_number,
+                          required=_SIGNAL_REQUIRED)
+    on_gap: int | None = setting(
+        "the signal raised after a reconnect (what was sent meanwhile is lost)",
+        conv=c.signal_number, default=None)
+    payload: str = setting("how the handler gets the payload: 'text' or 'json' (decoded)",
+                           conv=c.string, default="text", choices=pg.PAYLOADS)
+    dsn: str | None = setting(
+        "a libpq connection string or URI, with no password; or host/port/dbname/user",
+        conv=pg.conninfo, default=None)
+    host: str | None = setting("instead of dsn: the server's host (or socket directory)",
+                               conv=c.string, default=None)
+    port: int | None = setting("instead of dsn: the server's port", conv=c.integer,
+                               default=None, lo=1, hi=65535)
+    dbname: str | None = setting("instead of dsn: the database", conv=c.string, default=None)
+    user: str | None = setting("instead of dsn: the user", conv=c.string, default=None)
+    password_env: str | None = setting(
+        "the environment variable holding the password (never the file)",
+        conv=pg.env_name, default=None)
+    connect_timeout: float = setting("seconds a connection attempt may take",
+                                     conv=c.number, default=5.0, lo=0, open_lo=True)
+    reconnect_delay: float = setting("seconds before the first reconnect; doubles per failure",
+                                     conv=c.number, default=0.5, lo=0, open_lo=True)
+    reconnect_delay_max: float = setting("the longest wait between reconnects",
+                                         conv=c.number, default=30.0, lo=0, open_lo=True)
+    conninfo: str = setting("the connection string used (dsn, or built from the parts)",
+                            key=None, default="")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path = setting("the config file", key=None)
     supervisor: SupervisorConfig = setting("[supervisor]")
@@ -232,6 +269,7 @@ class Config:
                                                 default_factory=_empty_map)
     options: Mapping[str, object] = setting(
         "[options]: the application's own keys (uwsgi.opt)", default_factory=_empty_map)
+    pgnotify: tuple[PgNotifyConfig, ...] = setting("[[pgnotify]]", default=())
 
     @property
     def base_dir(self) -> Path:
