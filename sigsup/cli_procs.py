@@ -100,7 +100,8 @@ def _show_each(reply: dict[str, Any]) -> None:
         click.echo(f"{'  ' if group else ''}{p['name']}{pid}: {p['result']}")
 
 
-@click.command("restart", cls=ControlCommand)
+@click.command("restart", cls=ControlCommand,
+               short_help="Restart a process or a group gracefully: worker3, workers.")
 @click.argument("name")
 @_common
 def restart_cmd(name: str, as_json: bool, socket_path: str | None, config_path: str | None,
@@ -123,7 +124,8 @@ def restart_cmd(name: str, as_json: bool, socket_path: str | None, config_path: 
     _answer(reply, as_json, _show_each)
 
 
-@click.command("kill", cls=ControlCommand)
+@click.command("kill", cls=ControlCommand,
+               short_help="Send a POSIX signal to a process or a group.")
 @click.argument("name")
 @click.option("-s", "--signal", "sig", default="TERM", show_default=True, metavar="SIG",
               help="A POSIX signal: a name (TERM, HUP, INT, USR1, KILL...) or a number.")
@@ -150,7 +152,8 @@ def kill_cmd(name: str, sig: str, as_json: bool, socket_path: str | None,
     _answer(reply, as_json, _show_each)
 
 
-@click.command("retry", cls=ControlCommand)
+@click.command("retry", cls=ControlCommand,
+               short_help="Start a failed process or group now, not after its cool-down.")
 @click.argument("name")
 @_common
 def retry_cmd(name: str, as_json: bool, socket_path: str | None, config_path: str | None,
@@ -183,7 +186,8 @@ def _show_scale(reply: dict[str, Any]) -> None:
     click.echo("; ".join(parts))
 
 
-@click.command("scale", cls=ControlCommand, context_settings={"ignore_unknown_options": True})
+@click.command("scale", cls=ControlCommand, short_help="Resize the worker pool: scale workers N.",
+               context_settings={"ignore_unknown_options": True})
 @click.argument("group")
 @click.argument("count")
 @_common
