@@ -8,6 +8,7 @@ Exit codes, the same for the four:
     2  no master running (as every client command)
     3  usage: a bad argument (a click usage error too: click's own 2 would read as "no
        master running")
+    4  several masters run (give --socket)
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _ask(msg: dict[str, Any], socket_path: str | None, config_path: str | None,
     from sigsup.locate import LocateError, find_socket
     try:
         path = str(find_socket(socket_path, config_path))
-    except LocateError as exc:
-        _fail(str(exc), EXIT_NO_MASTER)
+    except LocateError as exc:   # no master (2), several masters (4)
+        _fail(str(exc), exc.exit_code)
     except ConfigError as exc:
         _fail(str(exc), EXIT_REFUSED)
     try:
