@@ -24,7 +24,7 @@ from typing import Any
 
 from sigsup import client_runtime, context
 from sigsup.errors import CommandFailed, MasterGone, NotInSigsup, SignalRefused, SigsupError
-from sigsup.importing import path_of
+from sigsup.importing import HandlerImportError, path_of, resolve_handler
 from sigsup.locks import is_locked, lock, locked, unlock
 from sigsup.mules.api import MAX_MESSAGE, MessageRefused, farm_msg, in_farm, mule_get_msg, mule_msg
 from sigsup.protocol.frames import ACK as _ACK
@@ -190,6 +190,10 @@ def register_signal(num: int, target: str, handler: str | Callable[..., Any],
     """
     check_signum(num)
     path = path_of(handler)
+    try:
+        resolve_handler(path)   # refused now, not at every raise: handler(signum) must work
+    except HandlerImportError as exc:
+        raise ValueError(f"register_signal({num}): {exc}") from None
     client_runtime.current().call("register", signum=num, handler=path,
                                   target=target or "worker", on_full=on_full)
 

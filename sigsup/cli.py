@@ -1,7 +1,9 @@
 """The sigsup command line: parse, call, print. The work happens elsewhere.
 
 Exit codes of the client commands: 0 ok; 1 a handler failed (raise --wait) or an error;
-2 no master running; 3 refused (or an invalid signal number).
+2 no master running; 3 refused (or an invalid signal number); 4 several masters run (give
+--socket); 5 raise --wait of a signal kept for the next signal_wait (nobody waits now).
+The README has the table, command by command.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from typing import Any
 
 import click
 
+from sigsup.cli_help import WholeSummaries
 from sigsup.protocol.control import ControlClient, NoMaster
 from sigsup.routing.table import check_signum
 
 EXIT_FAILED = 1
 EXIT_NO_MASTER = 2
 EXIT_REFUSED = 3
+EXIT_SEVERAL_MASTERS = 4   # locate.SeveralMasters.exit_code
+EXIT_KEPT = 5              # raise --wait: kept for the next signal_wait, nobody waits now
 
 socket_option = click.option("--socket", "socket_path", metavar="PATH",
                              help="The master's control socket.")
@@ -32,10 +37,33 @@ def _socket(socket_path: str | None, config_path: str | None) -> str:
         return str(find_socket(socket_path, config_path))
     except LocateError as exc:
         click.echo(f"sigsup: {exc}", err=True)
-        sys.exit(EXIT_NO_MASTER)
+        sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_FAILED)
+
+
+def _located(socket_path: str | None, config_path: str | None) -> str:
+    """As _socket, but NoMasterFound is the caller's to handle (stop: nothing to stop)."""
+    from sigsup.config import ConfigError
+    from sigsup.locate import LocateError, NoMasterFound, find_socket
+    try:
+        return str(find_socket(socket_path, config_path))
+    except NoMasterFound:
+        raise
+    except LocateError as exc:
+        click.echo(f"sigsup: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"sigsup: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def no_master_message(exc: NoMaster) -> str:
+    """"no master running at PATH (why)", and the configs of this directory to try."""
+    from sigsup.locate import no_answer_hint
+    hint = no_answer_hint(exc.path)
+    return f"{exc}; {hint}" if hint else str(exc)
 
 
 def _request(path: str, msg: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
@@ -43,14 +71,14 @@ def _request(path: str, msg: dict[str, Any], timeout: float = 10.0) -> dict[str,
         with ControlClient(path, timeout) as client:
             return client.request(msg, timeout)
     except NoMaster as exc:
-        click.echo(f"sigsup: {exc}", err=True)
+        click.echo(f"sigsup: {no_master_message(exc)}", err=True)
         sys.exit(EXIT_NO_MASTER)
     except (TimeoutError, ConnectionError) as exc:
         click.echo(f"sigsup: {exc}", err=True)
         sys.exit(EXIT_FAILED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WholeSummaries, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sigsup")
 def main() -> None:
     """sigsup: an event-driven process supervisor with uWSGI's signal framework.
@@ -110,15 +138,26 @@ def start(config: str, log_format: str, quiet: bool, verbose: bool, dashboard: b
     sys.exit(code)
 
 
-@main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
-def check(config: str) -> None:
-    """Check CONFIG as `start` would, imports included; exit 1 listing every problem."""
+@main.command(short_help="Check CONFIG as start would, imports included.")
+@click.argument("config", type=click.Path(dir_okay=False), required=False)
+def check(config: str | None) -> None:
+    """Check CONFIG (default: $SIGSUP_CONFIG) as `start` would, imports included; exit 1
+    listing every problem. Warnings (a timer that keeps cheaped workers awake...) do not
+    change the exit code."""
     import io
+    import os
 
     from sigsup.app import load_master
     from sigsup.config import ConfigError, format_problems
+    from sigsup.locate import CONFIG_ENV
     from sigsup.master.log import Log
+    from sigsup.words import count
+    if config is None:
+        config = os.environ.get(CONFIG_ENV) or None
+        if config is None:
+            click.echo(f"sigsup: check which config? give CONFIG or set ${CONFIG_ENV}",
+                       err=True)
+            sys.exit(EXIT_FAILED)
     _install_compat()
     try:
         # as in start: preload modules run against a master (this one never starts), so
@@ -127,13 +166,18 @@ def check(config: str) -> None:
     except ConfigError as exc:
         click.echo(format_problems(exc), err=True)
         sys.exit(EXIT_FAILED)
-    mules = cfg.mules.count
-    click.echo(f"{config}: ok ({cfg.workers.count} workers, {mules} mules, {len(cfg.farms)} farm{'' if len(cfg.farms) == 1 else 's'}, "
-               f"{sum(s.processes for s in cfg.spoolers.values())} spooler processes, "
-               f"{len(cfg.signals)} signals)")
+    from sigsup.config.warnings import config_warnings
+    for warning in config_warnings(cfg):
+        click.echo(f"{config}: warning: {warning}", err=True)
+    spoolers = sum(s.processes for s in cfg.spoolers.values())
+    click.echo(f"{config}: ok ({count(cfg.workers.count, 'worker')}, "
+               f"{count(cfg.mules.count, 'mule')}, {count(len(cfg.farms), 'farm')}, "
+               f"{count(spoolers, 'spooler process', 'spooler processes')}, "
+               f"{count(len(cfg.signals), 'signal')})")
 
 
-@main.command("raise", context_settings={"ignore_unknown_options": True})
+@main.command("raise", short_help="Raise signal SIGNUM and print what the master did with it.",
+              context_settings={"ignore_unknown_options": True})
 @click.argument("signum")
 @click.option("--wait", is_flag=True, help="Wait until every recipient ran it; exit 1 if one failed.")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
@@ -149,7 +193,8 @@ def raise_(signum: str, wait: bool, timeout: float, as_json: bool, payload: str 
     """Raise signal SIGNUM (0..255) and print what the master did with it.
 
     Exit 0 when routed (with --wait: handled everywhere), 1 when a handler failed,
-    2 when no master runs, 3 when refused or SIGNUM is not 0..255.
+    2 when no master runs, 3 when refused or SIGNUM is not 0..255, 4 when several
+    masters run, 5 with --wait when it was kept for the next signal_wait (nobody waits).
     """
     # SIGNUM is parsed here, not by click: "-1" or "abc" is a bad signal number (exit 3),
     # not a usage error (click's exit 2 would read as "no master running")
@@ -190,33 +235,59 @@ def raise_(signum: str, wait: bool, timeout: float, as_json: bool, payload: str 
         _print_raise(result, reply.get("outcomes") if wait else None)
     if result is None or result.get("refused"):
         sys.exit(EXIT_REFUSED)
-    if wait and any(o["status"] != "handled" for o in reply.get("outcomes", [])):
+    outcomes = reply.get("outcomes", []) if wait else []
+    if any(o["status"] == "kept" for o in outcomes):
+        sys.exit(EXIT_KEPT)
+    if any(o["status"] != "handled" for o in outcomes):
         sys.exit(EXIT_FAILED)
 
 
 def _print_raise(result: dict[str, Any], outcomes: list[dict[str, Any]] | None) -> None:
+    from sigsup.routing.router import UNCLAIMED
     n = result["signum"]
-    if result["recipients"]:
-        click.echo(f"signal {n} (raise #{result['id']}) -> {', '.join(result['recipients'])}")
+    procs = [r for r in result["recipients"] if r != UNCLAIMED]
+    if procs:
+        click.echo(f"signal {n} (raise #{result['id']}) -> {', '.join(procs)}")
+    if UNCLAIMED in result["recipients"]:
+        click.echo(f"signal {n} (raise #{result['id']}): no handler; kept for the next "
+                   f"signal_wait (nobody waits now)")
     for who in result.get("coalesced", []):
         click.echo(f"signal {n}: coalesced into a pending signal {n} for {who}")
     for r in result.get("refused", []):
         click.echo(f"signal {n}: refused for {r['recipient']}: {r['reason']}", err=True)
     for o in outcomes or []:
+        if o["status"] == "kept":
+            continue   # said above
         detail = f": {o['detail']}" if o.get("detail") else ""
         click.echo(f"  {o['process']}: {o['status']}{detail}")
 
 
-@main.command()
+@main.command(short_help="Stop the master (exit 0 if none runs).")
 @socket_option
 @config_option
 @click.option("--timeout", type=float, default=None,
               help="Seconds to wait for the master to exit (default: its shutdown_timeout + 5).")
 def stop(socket_path: str | None, config_path: str | None, timeout: float | None) -> None:
-    """Stop the master: running handlers finish, then every process exits."""
+    """Stop the master: running handlers finish, then every process exits.
+
+    With no master running it says so and exits 0 (stopping is idempotent, for scripts).
+    """
+    from sigsup.locate import NoMasterFound
     from sigsup.pids import wait_gone
-    path = _socket(socket_path, config_path)
-    reply = _request(path, {"cmd": "stop"})
+    try:
+        path = _located(socket_path, config_path)
+    except NoMasterFound as exc:
+        click.echo(f"sigsup: nothing to stop: {exc}")
+        return
+    try:
+        with ControlClient(path, 10.0) as client:
+            reply = client.request({"cmd": "stop"}, 10.0)
+    except NoMaster as exc:
+        click.echo(f"sigsup: nothing to stop: {exc}")
+        return
+    except (TimeoutError, ConnectionError) as exc:
+        click.echo(f"sigsup: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     pid = int(reply.get("pid", 0))
     if timeout is None:
         timeout = float(reply.get("shutdown_timeout", 55.0)) + 5.0
@@ -375,7 +446,15 @@ def _add_convert_commands() -> None:
         main.add_command(cmd)
 
 
+def _add_completion_commands() -> None:
+    """`sigsup completion bash|zsh|fish` (sigsup/cli_completion.py)."""
+    from sigsup.cli_completion import COMMANDS
+    for cmd in COMMANDS:
+        main.add_command(cmd)
+
+
 _add_convert_commands()
+_add_completion_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,6 +8,7 @@ Exit codes, the same for the four:
     2  no master running (as every client command)
     3  usage: a bad argument (a click usage error too: click's own 2 would read as "no
        master running")
+    4  several masters run (give --socket)
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _ask(msg: dict[str, Any], socket_path: str | None, config_path: str | None,
     from sigsup.locate import LocateError, find_socket
     try:
         path = str(find_socket(socket_path, config_path))
-    except LocateError as exc:
-        _fail(str(exc), EXIT_NO_MASTER)
+    except LocateError as exc:   # no master (2), several masters (4)
+        _fail(str(exc), exc.exit_code)
     except ConfigError as exc:
         _fail(str(exc), EXIT_REFUSED)
     try:
@@ -100,7 +101,8 @@ def _show_each(reply: dict[str, Any]) -> None:
         click.echo(f"{'  ' if group else ''}{p['name']}{pid}: {p['result']}")
 
 
-@click.command("restart", cls=ControlCommand)
+@click.command("restart", cls=ControlCommand,
+               short_help="Restart a process or a group gracefully: worker3, workers.")
 @click.argument("name")
 @_common
 def restart_cmd(name: str, as_json: bool, socket_path: str | None, config_path: str | None,
@@ -123,7 +125,8 @@ def restart_cmd(name: str, as_json: bool, socket_path: str | None, config_path: 
     _answer(reply, as_json, _show_each)
 
 
-@click.command("kill", cls=ControlCommand)
+@click.command("kill", cls=ControlCommand,
+               short_help="Send a POSIX signal to a process or a group.")
 @click.argument("name")
 @click.option("-s", "--signal", "sig", default="TERM", show_default=True, metavar="SIG",
               help="A POSIX signal: a name (TERM, HUP, INT, USR1, KILL...) or a number.")
@@ -150,7 +153,8 @@ def kill_cmd(name: str, sig: str, as_json: bool, socket_path: str | None,
     _answer(reply, as_json, _show_each)
 
 
-@click.command("retry", cls=ControlCommand)
+@click.command("retry", cls=ControlCommand,
+               short_help="Start a failed process or group now, not after its cool-down.")
 @click.argument("name")
 @_common
 def retry_cmd(name: str, as_json: bool, socket_path: str | None, config_path: str | None,
@@ -183,7 +187,8 @@ def _show_scale(reply: dict[str, Any]) -> None:
     click.echo("; ".join(parts))
 
 
-@click.command("scale", cls=ControlCommand, context_settings={"ignore_unknown_options": True})
+@click.command("scale", cls=ControlCommand, short_help="Resize the worker pool: scale workers N.",
+               context_settings={"ignore_unknown_options": True})
 @click.argument("group")
 @click.argument("count")
 @_common

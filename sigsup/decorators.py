@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sigsup import client_runtime, context
+from sigsup.importing import signature_problem
 from sigsup.locks import locked
 from sigsup.mules.api import send
 from sigsup.mules.payload import MAX_MESSAGE
@@ -89,7 +90,11 @@ def _register(fn: Callable[..., Any], num: int | None, target: str,
     config: its event source exists then, added by whoever registered it first)."""
     if num is not None:
         check_signum(num)
-    return _call_register(num, _path(fn), target, on_full)
+    path = _path(fn)
+    problem = signature_problem(fn, path)   # refused now, not at every raise
+    if problem is not None:
+        raise ValueError(problem)
+    return _call_register(num, path, target, on_full)
 
 
 def _when_ready(action: Callable[[], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,33 @@ def resolve(path: str) -> Callable[..., Any]:
     if not callable(obj):
         raise HandlerImportError(f"{path!r} is a {type(obj).__name__}, not a callable")
     return obj
+
+
+def signature_problem(fn: Callable[..., Any], path: str) -> str | None:
+    """Why ``fn`` cannot be a signal handler, or None. A handler is called as
+    ``handler(signum)``, or ``handler(signum, payload)`` for the payload form: it must accept
+    one positional argument or two. A callable whose signature cannot be read passes."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    for args in ((0,), (0, None)):
+        try:
+            sig.bind(*args)
+        except TypeError:
+            continue
+        return None
+    return (f"{path} takes {sig}, but a handler is called as handler(signum): it must "
+            "accept one positional argument (or two: signum, payload)")
+
+
+def resolve_handler(path: str) -> Callable[..., Any]:
+    """``resolve``, and the callable's signature checked as a signal handler's."""
+    fn = resolve(path)
+    problem = signature_problem(fn, path)
+    if problem is not None:
+        raise HandlerImportError(problem)
+    return fn
 
 
 def path_of(obj: Any) -> str:

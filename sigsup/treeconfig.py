@@ -4,7 +4,7 @@ locks.
 The master sets it when it builds its features (before it imports ``preload`` and before
 it forks), so every child has it from birth. Elsewhere it comes from ``$SIGSUP_CONFIG`` (the
 master exports it to its children, and a script may set it), else from a running master
-found through ``$SIGSUP_SOCKET``.
+found as the CLI finds one (``$SIGSUP_SOCKET``, else the one running master: locate.py).
 """
 
 from __future__ import annotations
@@ -65,11 +65,10 @@ def current_config() -> Config:
     path = os.environ.get(ENV)
     if path:
         return load(path)
-    if os.environ.get("SIGSUP_SOCKET"):
-        reply: dict[str, Any] = client_runtime.current().call("tree-config")
-        return load(reply["config"])
-    raise NotInSigsup("no sigsup config known here: run inside a sigsup tree, set "
-                      f"${ENV} to the config file, or set $SIGSUP_SOCKET")
+    # the one rule (locate.py): $SIGSUP_SOCKET, else the one running master; NotInSigsup
+    # in one line saying what to set when there is none
+    reply: dict[str, Any] = client_runtime.current().call("tree-config")
+    return load(reply["config"])
 
 
 def current_or_none() -> Config | None:

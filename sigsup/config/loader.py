@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sigsup.importing import HandlerImportError, resolve
+from sigsup.importing import HandlerImportError, resolve, resolve_handler
 from sigsup.routing.targets import MULES, WORKERS, TreeShape
 
 from . import caches as cache_sections
@@ -180,7 +180,8 @@ def _check_imports(r: Reader, sup: Any) -> None:
                       f"importing {module!r} raised {type(exc).__name__}: {exc}")
     for path, handler in r.handlers:
         try:
-            resolve(handler)
+            # a signal's handler is called as handler(signum): its signature is checked too
+            (resolve_handler if path[:1] == ("signals",) else resolve)(handler)
         except HandlerImportError as exc:
             r.err(path, str(exc))
         except (Exception, SystemExit) as exc:  # pragma: no cover - resolve wraps these

@@ -17,6 +17,7 @@ from sigsup.importing import HandlerImportError, split_path
 from sigsup.master.port import BadRequest, ClientCommand, Command, Extension, MasterPort
 from sigsup.master.proccmds import ProcCommands
 from sigsup.routing.raises import Watch
+from sigsup.routing.router import UNCLAIMED
 from sigsup.routing.table import ON_FULL, check_signum
 from sigsup.routing.targets import TargetError, resolve_target
 
@@ -43,6 +44,15 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join({int: "an integer", str: "a string", bool: "a boolean",
                         float: "a number", type(None): "null"}.get(k, k.__name__) for k in kinds)
+
+
+def client_origin(msg: dict[str, Any]) -> str:
+    """Who sent a control request: ``cli``, or the client it names (an outside script's
+    ``pid 123 (post.py)``, client_runtime.client_name)."""
+    client = msg.get("client")
+    if isinstance(client, str) and client and len(client) <= 200 and client.isprintable():
+        return f"client {client}"
+    return "cli"
 
 
 def _signum(msg: dict[str, Any]) -> int:
@@ -96,13 +106,20 @@ class Commands:
         if streamed is not None:   # a stream or a later answer (status/events.py)
             streamed(conn, msg)
             return
-        conn.reply(self.execute(msg, origin="cli"))
+        conn.reply(self.execute(msg, origin=client_origin(msg)))
 
     def _raise_and_wait(self, conn: ControlConn, msg: dict[str, Any]) -> None:
-        reply = self.execute(msg, origin="cli")
+        reply = self.execute(msg, origin=client_origin(msg))
         r = reply.pop("_raise", None)
         result = reply.get("result")
         expected = len(result["recipients"]) if result else 0
+        if result and UNCLAIMED in result["recipients"]:
+            # kept for the next signal_wait caller: nobody waits now, so nobody will answer
+            # until one does; say so now rather than let the client time out
+            reply["outcomes"] = [{"process": UNCLAIMED, "status": "kept",
+                                  "detail": "kept for the next signal_wait (nobody waits now)"}]
+            conn.reply(reply)
+            return
         if r is None or not expected:
             reply["outcomes"] = []
             conn.reply(reply)
@@ -129,6 +146,8 @@ class Commands:
     def cmd_raise(self, msg: dict[str, Any], origin: str) -> dict[str, Any]:
         signum = _signum(msg)
         res = self.m.raise_signal(signum, origin, payload=msg.get("payload"))
+        if origin.startswith("client "):
+            self.m.log.debug(f"signal {signum} raised by {origin}")
         reply: dict[str, Any] = {"ok": not res.refused, "result": res.as_dict()}
         if res.refused:
             reply["error"] = "; ".join(why if who == "master" else f"{who}: {why}"

@@ -38,17 +38,22 @@ def test_raise_routed_exits_0(master_factory):
     assert len(reply["result"]["recipients"]) == 1
     # an unregistered number is routed too (kept for a signal_wait caller)
     r = m.cli("raise", "200")
-    assert r.returncode == 0 and "signal_wait" in r.stdout
+    assert r.returncode == 0 and "kept for the next signal_wait (nobody waits now)" in r.stdout
+    assert "-> signal_wait" not in r.stdout
 
 
 def test_no_master_exits_2_naming_the_path(tmp_path, sigsup_cli):
     missing = tmp_path / "missing.sock"
-    for args in (["raise", "7"], ["status"], ["status", "--json"], ["stop"],
+    for args in (["raise", "7"], ["status"], ["status", "--json"],
                  ["raise", "7", "--wait"]):
         r = sigsup_cli(*args, "--socket", str(missing))
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert str(missing) in r.stderr, r.stderr
         assert r.stdout == ""
+    # stop is idempotent: nothing to stop is not an error
+    r = sigsup_cli("stop", "--socket", str(missing))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "nothing to stop" in r.stdout and str(missing) in r.stdout
     r = sigsup_cli("raise", "7", env={"SIGSUP_SOCKET": str(missing)})
     assert r.returncode == 2 and str(missing) in r.stderr
 

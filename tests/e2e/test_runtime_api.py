@@ -85,7 +85,10 @@ def test_register_from_a_client_process(master_factory, apps_dir):
     m.wait_handled(95, 1)
     (rec,) = m.records(95)
     assert rec["name"] == "mule2"
-    assert m.signal_status(95)["source"] == "runtime (cli)"
+    # the outside client is named: its pid and argv[0] ("-c" for python -c)
+    source = m.signal_status(95)["source"]
+    assert source.startswith("runtime (client pid ") and source.endswith(" (-c))"), source
+    m.wait_log("signal 95 registered by client pid ")
 
 
 REFUSE = """
