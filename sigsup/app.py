@@ -21,6 +21,7 @@ from sigsup.master.loop import Master
 from sigsup.master.ossys import OsSys
 from sigsup.master.port import Feature
 from sigsup.mules.master import MessageExtension
+from sigsup.reload.master import ReloadExtension
 from sigsup.routing.result import RaiseResult
 from sigsup.sources.scheduler import Scheduler
 from sigsup.spool.master import SpoolExtension
@@ -31,6 +32,7 @@ FEATURES: tuple[Feature, ...] = (
     Scheduler,          # timers, rb_timers, crons, file monitors
     SpoolExtension,     # spooler processes, jobs on disk
     MessageExtension,   # mule_msg / farm_msg queues
+    ReloadExtension,    # sigsup reload, SIGHUP, sigsup.reload()
 )
 
 

@@ -344,5 +344,15 @@ def _add_proc_commands() -> None:
 
 _add_proc_commands()
 
+
+def _add_reload_commands() -> None:
+    """`sigsup reload` (sigsup/cli_reload.py)."""
+    from sigsup.cli_reload import COMMANDS
+    for cmd in COMMANDS:
+        main.add_command(cmd)
+
+
+_add_reload_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

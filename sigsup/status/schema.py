@@ -103,6 +103,7 @@ STATUS: dict[str, Any] = {
 OPTIONAL: dict[str, Any] = {
     "events": "list|object",
     "spoolers": "list|object",
+    "reload": "object",
 }
 
 
