@@ -91,7 +91,9 @@ class ReloadExtension(Extension):
             return self._refuse(record, str(exc), problems=getattr(exc, "problems", None))
         record["changes"] = len(diff.changes)
         m.log.info(f"reload requested by {origin} ({record['config']}): "
-                   + ("; ".join(diff.lines()) if diff else "no changes in the config"))
+                   + (count(len(diff.changes), "change") if diff else "no changes in the config"))
+        for line in diff.lines() if diff else ():
+            m.log.info(f"reload: {line.strip()}")
         m.emit("reload", phase="begin", origin=origin, changes=len(diff.changes),
                workers_only=workers_only, rolling=rolling)
         before = {p: p.pid for p in m.procs}
@@ -190,7 +192,7 @@ class ReloadExtension(Extension):
 
 
 def _refused_config(exc: ConfigError) -> Refused:
-    text = format_problems(exc)
+    text = format_problems(exc).rstrip("\n")
     err = Refused(f"the config has problems; nothing changed:\n{text}")
     err.problems = text.splitlines()   # type: ignore[attr-defined]
     return err
