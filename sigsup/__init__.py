@@ -43,6 +43,8 @@ __all__ = [
     "RaiseResult", "masterpid", "mule_id", "raising", "register_signal", "signal",
     "signal_payload", "signal_received", "signal_registered", "signal_wait", "unregister_signal",
     "worker_id",
+    # reload
+    "reload",
     # event sources
     "EventHandle", "add_cron", "add_file_monitor", "add_rb_timer", "add_timer", "list_events",
     "remove_event",
@@ -254,6 +256,19 @@ def masterpid() -> int:
         return client_runtime.current().identity.master_pid
     except NotInSigsup:
         return 0
+
+
+def reload(workers_only: bool = True, rolling: bool = False) -> dict[str, Any]:
+    """Reload the tree as ``sigsup reload`` does: the master re-reads its config, applies
+    what changed, imports the code afresh and restarts the workers gracefully (with
+    ``workers_only=False`` the mules and spoolers too; ``rolling``: one at a time).
+
+    Returns the master's answer (the diff, the processes it restarts) at once; the restarts
+    go on after it. Raises CommandFailed when the master refused it (the config has
+    problems, a reload is under way...). A worker that calls it is restarted too, once its
+    handler returned."""
+    return client_runtime.current().call("reload", workers_only=bool(workers_only),
+                                         rolling=bool(rolling))
 
 
 # -- event sources: timers, rb_timers, crons, file monitors (sources/scheduler.py) -----------

@@ -23,6 +23,7 @@ from sigsup.master.ossys import OsSys
 from sigsup.master.port import Feature
 from sigsup.mules.master import MessageExtension
 from sigsup.pgnotify.master import PgNotify
+from sigsup.reload.master import ReloadExtension
 from sigsup.routing.result import RaiseResult
 from sigsup.sources.scheduler import Scheduler
 from sigsup.spool.master import SpoolExtension
@@ -35,6 +36,7 @@ FEATURES: tuple[Feature, ...] = (
     MessageExtension,   # mule_msg / farm_msg queues
     CacheExtension,     # the shared caches (files made before fork), their figures
     PgNotify,           # [[pgnotify]]: PostgreSQL LISTEN/NOTIFY, in a listener process
+    ReloadExtension,    # sigsup reload, SIGHUP, sigsup.reload()
 )
 
 

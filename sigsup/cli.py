@@ -429,32 +429,23 @@ def _add_spool_commands() -> None:
 _add_spool_commands()
 
 
-def _add_proc_commands() -> None:
-    """`sigsup restart`, `kill`, `retry` and `scale` (sigsup/cli_procs.py)."""
-    from sigsup.cli_procs import COMMANDS
-    for cmd in COMMANDS:
-        main.add_command(cmd)
+# commands that live in their own modules, each a tuple COMMANDS of click commands
+COMMAND_MODULES = (
+    "sigsup.cli_procs",        # restart, kill, retry, scale
+    "sigsup.cli_convert",      # convert
+    "sigsup.cli_reload",       # reload
+    "sigsup.cli_completion",   # completion
+)
 
 
-_add_proc_commands()
+def _add_module_commands() -> None:
+    import importlib
+    for name in COMMAND_MODULES:
+        for cmd in importlib.import_module(name).COMMANDS:
+            main.add_command(cmd)
 
 
-def _add_convert_commands() -> None:
-    """`sigsup convert` (sigsup/cli_convert.py)."""
-    from sigsup.cli_convert import COMMANDS
-    for cmd in COMMANDS:
-        main.add_command(cmd)
-
-
-def _add_completion_commands() -> None:
-    """`sigsup completion bash|zsh|fish` (sigsup/cli_completion.py)."""
-    from sigsup.cli_completion import COMMANDS
-    for cmd in COMMANDS:
-        main.add_command(cmd)
-
-
-_add_convert_commands()
-_add_completion_commands()
+_add_module_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

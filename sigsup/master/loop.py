@@ -28,7 +28,7 @@ from sigsup import context
 from sigsup.child.loop import child_main
 from sigsup.config import Config
 from sigsup.context import Identity
-from sigsup.master import policies
+from sigsup.master import policies, reconfig
 from sigsup.master.calls import Calls
 from sigsup.master.channels import Channels
 from sigsup.master.clients import Clients
@@ -419,8 +419,10 @@ class Master(MasterPort):
                 else:
                     name = signal.Signals(signum).name
                     self.request_stop(f"{name} received")
-            elif signum == signal.SIGHUP:
-                self.log.info("SIGHUP: reload is not supported yet; ignoring")
+            elif signum == signal.SIGHUP:   # sigsup reload (sigsup/reload/master.py)
+                reply = self.commands.execute({"cmd": "reload"}, origin="SIGHUP")
+                if not reply.get("ok") and not reply.get("logged"):
+                    self.log.error(f"SIGHUP: no reload: {reply.get('error')}")
 
     def _reap(self) -> None:
         now = self.os.monotonic()
@@ -689,6 +691,10 @@ class Master(MasterPort):
             self.log.warning(f"{p.name} removed: {count(dropped, 'queued signal')} dropped "
                              "(its broadcast copies and signals for it alone; what waits "
                              "for the pool is kept)")
+
+    def apply_config(self, config: Config) -> dict[str, Any]:
+        self._need_running()
+        return reconfig.apply(self, config)
 
     # -- stopping --------------------------------------------------------------------------
 

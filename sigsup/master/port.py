@@ -152,6 +152,16 @@ class MasterPort(ABC):
         What waits for the pool is kept; what waited for a removed slot alone (its copies
         of a broadcast, signals for workerN) is counted dropped, never run twice elsewhere. Returns {"from", "to", "started", "stopping", "removed", "kept"}."""
 
+    # -- reload (sigsup reload, SIGHUP: sigsup/reload/master.py; master/reconfig.py) ------
+
+    @abstractmethod
+    def apply_config(self, config: Config) -> dict[str, Any]:
+        """Make ``config`` (checked, its imports done) the running one: [supervisor]
+        settings, the file's signal entries, the worker count (as ``scale_workers``), then
+        every feature's ``reload(old, new)`` hook. Raises Refused, changing nothing, when a
+        change cannot be applied (a runtime entry targets a worker that would go).
+        Returns what was done: {"signals": {...}, "workers": {...} or None}."""
+
     # -- events and time -------------------------------------------------------------------
 
     @abstractmethod
@@ -209,6 +219,7 @@ class Extension:
         client_commands()          {name: fn(conn, msg)} answered on the connection itself
         child_messages()           {"t": fn(proc, frame)} JSON frames from children
         proc_exit(proc, how)       a child of the tree exited
+        reload(old, new)           the running config became ``new`` (sigsup reload)
         close()                    the master is shutting down
     """
 
@@ -239,6 +250,9 @@ class Extension:
         return {}
 
     def proc_exit(self, p: Proc, how: str) -> None:
+        pass
+
+    def reload(self, old: Config, new: Config) -> None:
         pass
 
     def close(self) -> None:

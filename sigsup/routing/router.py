@@ -364,6 +364,25 @@ class Router:
             n += 1
         return n
 
+    def drop_signal(self, signum: int, reason: str) -> int:
+        """Give up what waits in every queue for ``signum`` (its entry went away in a
+        reload): counted dropped, reported failed to whoever waits; returns how many."""
+        n = 0
+        for holder in (*self.procs, *self.pools.values(), self.unclaimed):
+            if not holder.pending_count.get(signum):
+                continue
+            i = 0
+            while i < len(holder.queue):
+                if holder.queue[i].signum != signum:
+                    i += 1
+                    continue
+                r = self._dequeue(holder, i)
+                r.entry.counters.dropped += 1
+                if r.watch is not None:
+                    r.watch.record(holder.name, "failed", reason)
+                n += 1
+        return n
+
     def drop_all_queued(self, reason: str) -> int:
         """Give up every queue (the master is stopping); returns how many were dropped."""
         return sum(self.drop_queued(h, reason)

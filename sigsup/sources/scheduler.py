@@ -22,12 +22,14 @@ import itertools
 import time
 from typing import Any
 
+from sigsup.config import Config, CronConfig, MonitorConfig, TimerConfig
 from sigsup.master.port import ChildMessage, Command, Extension, MasterPort
 from sigsup.routing.proc import Proc
 from sigsup.schedule import cron
 from sigsup.sources.commands import SourceCommands
 from sigsup.sources.events import CronSource, MonitorSource, Source, TimerSource
 from sigsup.sources.monitorproc import MONITOR_RUNNER, MonitorProcess
+from sigsup.sources.reloading import cron_key, cron_spec, reload_sources
 from sigsup.sources.state import CronState
 from sigsup.sources.timerfd import TimerFd
 from sigsup.sources.timers import Iterations, Periodic
@@ -54,22 +56,44 @@ class Scheduler(Extension):
         self.state = CronState.for_socket(master.config.supervisor.socket)
         self._state_warned = False
         self._commands = SourceCommands(self).table()
+        # the config's sources, by id: the item of the file each came from (for a reload)
+        self.from_config: dict[int, Any] = {}
+        # ids from here on were added after the last start or reload (sources/reloading.py)
+        self.reload_mark = 0
         cfg = master.config
         for tc in (*cfg.timers, *cfg.rb_timers):
-            self.add_timer(tc.kind, tc.signal, tc.seconds, tc.iterations, "config")
+            self.add_config_timer(tc)
         for i, cc in enumerate(cfg.crons):
-            spec = (cron.parse_schedule(cc.schedule) if cc.schedule is not None
-                    else cron.uwsgi_schedule(cc.fields or (-1, -1, -1, -1, -1)))
-            self.add_cron(cc.signal, spec, cron.zone(cc.timezone), cc.iterations,
-                          cc.misfire_grace, "config", key=f"{i}:{cc.signal}:{spec}:{cc.timezone}")
+            self.add_config_cron(i, cc)
         for mc in cfg.monitors:
-            self.add_monitor(mc.signal, str(mc.path), mc.recursive, tuple(mc.events),
-                             mc.debounce, mc.iterations, mc.wait_for_path, "config")
+            self.add_config_monitor(mc)
 
     # -- adding and removing ---------------------------------------------------------------
 
     def now(self) -> tuple[float, float]:
         return self.m.os.monotonic(), self.m.os.time()
+
+    def add_config_timer(self, tc: TimerConfig) -> TimerSource:
+        src = self.add_timer(tc.kind, tc.signal, tc.seconds, tc.iterations, "config")
+        self.from_config[src.id] = tc
+        return src
+
+    def add_config_cron(self, i: int, cc: CronConfig) -> CronSource:
+        spec = cron_spec(cc)
+        src = self.add_cron(cc.signal, spec, cron.zone(cc.timezone), cc.iterations,
+                            cc.misfire_grace, "config", key=cron_key(i, cc, spec))
+        self.from_config[src.id] = cc
+        return src
+
+    def add_config_monitor(self, mc: MonitorConfig) -> MonitorSource:
+        src = self.add_monitor(mc.signal, str(mc.path), mc.recursive, tuple(mc.events),
+                               mc.debounce, mc.iterations, mc.wait_for_path, "config")
+        self.from_config[src.id] = mc
+        return src
+
+    def reload(self, old: Config, new: Config) -> None:
+        """The config's sources follow the new file (sources/reloading.py)."""
+        reload_sources(self, old, new)
 
     def add_timer(self, kind: str, signum: int, seconds: float, iterations: int,
                   origin: str) -> TimerSource:
@@ -103,6 +127,7 @@ class Scheduler(Extension):
         return src
 
     def remove(self, sid: int, why: str) -> bool:
+        self.from_config.pop(sid, None)
         src = self.sources.pop(sid, None)
         if src is None:
             return False
@@ -133,6 +158,7 @@ class Scheduler(Extension):
     def start(self) -> None:
         """Timers and crons added before start (config, preload) count from now."""
         self.started = True
+        self.reload_mark = next(self._ids)
         now, _ = self.now()
         self.mono = [e for e in self.mono if not isinstance(self.sources.get(e[2]), TimerSource)]
         self.wall = []

@@ -104,6 +104,7 @@ OPTIONAL: dict[str, Any] = {
     "events": "list|object",
     "spoolers": "list|object",
     "pgnotify": "list",
+    "reload": "object",
 }
 
 
